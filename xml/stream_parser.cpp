@@ -1,0 +1,344 @@
+#include "xml/stream_parser.h"
+
+#include <expat.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "xml/serializer.h"
+
+namespace corvid::xml {
+
+namespace {
+
+constexpr char kNsSeparator = ' ';  // never part of a namespace URI or a name
+
+XML_Parser asExpat(void* p) { return static_cast<XML_Parser>(p); }
+
+/// Splits expat's "uri name" into namespace and local name.
+void splitName(const char* expatName, std::string& ns, std::string& local) {
+    const char* sep = std::strchr(expatName, kNsSeparator);
+    if (sep == nullptr) {
+        ns.clear();
+        local.assign(expatName);
+    } else {
+        ns.assign(expatName, static_cast<std::size_t>(sep - expatName));
+        local.assign(sep + 1);
+    }
+}
+
+Attribute makeAttribute(const char* expatName, const char* value) {
+    Attribute a;
+    splitName(expatName, a.ns, a.name);
+    a.value.assign(value);
+    return a;
+}
+
+bool isXmlWhitespace(std::string_view s) {
+    return std::all_of(s.begin(), s.end(),
+                       [](char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; });
+}
+
+bool equalsIgnoreCase(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return (x | 0x20) == (y | 0x20);
+           });
+}
+
+}  // namespace
+
+std::string_view StreamHeader::attr(std::string_view attrName, std::string_view attrNs) const {
+    for (const auto& a : attributes) {
+        if (a.name == attrName && a.ns == attrNs) {
+            return a.value;
+        }
+    }
+    return {};
+}
+
+/// expat's C callbacks, forwarding to the StreamParser in userData.
+struct StreamParser::Callbacks {
+    static StreamParser& self(void* userData) { return *static_cast<StreamParser*>(userData); }
+
+    static void XMLCALL startElement(void* userData, const XML_Char* name, const XML_Char** atts) {
+        StreamParser& p = self(userData);
+        if (p.stopped_) {
+            return;
+        }
+        std::size_t attCount = 0;
+        while (atts[2 * attCount] != nullptr) {
+            ++attCount;
+        }
+        if (p.depth_ == 0) {
+            StreamHeader header;
+            splitName(name, header.ns, header.name);
+            header.defaultNs = std::move(p.rootDefaultNs_);
+            if (header.ns != kStreamNs || header.name != "stream") {
+                p.fail(ParseErrorKind::InvalidNamespace,
+                       "the stream root must be {http://etherx.jabber.org/streams}stream");
+                return;
+            }
+            if (attCount > p.limits_.maxAttributes) {
+                p.fail(ParseErrorKind::TooManyAttributes, "too many attributes on the stream");
+                return;
+            }
+            for (std::size_t i = 0; i < attCount; ++i) {
+                header.attributes.push_back(makeAttribute(atts[2 * i], atts[2 * i + 1]));
+            }
+            p.depth_ = 1;
+            p.markBoundary();
+            p.handler_.onStreamStart(std::move(header));
+            return;
+        }
+        if (p.depth_ > p.limits_.maxDepth) {
+            p.fail(ParseErrorKind::TooDeep, "elements nested deeper than " +
+                                                std::to_string(p.limits_.maxDepth));
+            return;
+        }
+        if (attCount > p.limits_.maxAttributes) {
+            p.fail(ParseErrorKind::TooManyAttributes,
+                   "more than " + std::to_string(p.limits_.maxAttributes) + " attributes");
+            return;
+        }
+        Element* e = nullptr;
+        if (p.depth_ == 1) {
+            p.stanza_ = Element();
+            e = &p.stanza_;
+        } else {
+            e = &p.open_.back()->addChild(Element());
+        }
+        std::string ns;
+        std::string local;
+        splitName(name, ns, local);
+        e->setName(std::move(local));
+        e->setNs(std::move(ns));
+        e->attributes().reserve(attCount);
+        for (std::size_t i = 0; i < attCount; ++i) {
+            e->attributes().push_back(makeAttribute(atts[2 * i], atts[2 * i + 1]));
+        }
+        p.open_.push_back(e);
+        ++p.depth_;
+    }
+
+    static void XMLCALL endElement(void* userData, const XML_Char* /*name*/) {
+        StreamParser& p = self(userData);
+        if (p.stopped_) {
+            return;
+        }
+        if (p.depth_ == 1) {
+            p.depth_ = 0;
+            p.handler_.onStreamEnd();
+            // Nothing may follow the end of the stream.
+            p.stop();
+            return;
+        }
+        --p.depth_;
+        p.open_.pop_back();
+        if (p.depth_ == 1) {
+            p.markBoundary();
+            p.handler_.onElement(std::move(p.stanza_));
+            p.stanza_ = Element();
+        }
+    }
+
+    static void XMLCALL characterData(void* userData, const XML_Char* s, int len) {
+        StreamParser& p = self(userData);
+        if (p.stopped_) {
+            return;
+        }
+        std::string_view text(s, static_cast<std::size_t>(len));
+        if (p.depth_ == 1) {
+            // Between stanzas only whitespace (keepalives) is allowed.
+            if (!isXmlWhitespace(text)) {
+                p.fail(ParseErrorKind::NotWellFormed, "text at the stream level");
+                return;
+            }
+            p.markBoundary();
+            return;
+        }
+        if (p.depth_ > 1) {
+            p.open_.back()->addText(text);
+        }
+    }
+
+    static void XMLCALL startNamespace(void* userData, const XML_Char* prefix,
+                                       const XML_Char* uri) {
+        StreamParser& p = self(userData);
+        if (p.depth_ == 0 && prefix == nullptr && uri != nullptr) {
+            p.rootDefaultNs_ = uri;
+        }
+    }
+
+    static void XMLCALL xmlDecl(void* userData, const XML_Char* /*version*/,
+                                const XML_Char* encoding, int /*standalone*/) {
+        StreamParser& p = self(userData);
+        if (encoding != nullptr && !equalsIgnoreCase(encoding, "UTF-8")) {
+            p.fail(ParseErrorKind::UnsupportedEncoding,
+                   std::string("encoding '") + encoding + "' is not UTF-8");
+        }
+    }
+
+    static void XMLCALL doctype(void* userData, const XML_Char*, const XML_Char*, const XML_Char*,
+                                int) {
+        self(userData).fail(ParseErrorKind::RestrictedXml, "DOCTYPE is not allowed");
+    }
+
+    static void XMLCALL entityDecl(void* userData, const XML_Char*, int, const XML_Char*, int,
+                                   const XML_Char*, const XML_Char*, const XML_Char*,
+                                   const XML_Char*) {
+        self(userData).fail(ParseErrorKind::RestrictedXml, "entity declarations are not allowed");
+    }
+
+    static void XMLCALL processingInstruction(void* userData, const XML_Char*, const XML_Char*) {
+        self(userData).fail(ParseErrorKind::RestrictedXml,
+                            "processing instructions are not allowed");
+    }
+
+    static void XMLCALL comment(void* userData, const XML_Char*) {
+        self(userData).fail(ParseErrorKind::RestrictedXml, "comments are not allowed");
+    }
+};
+
+StreamParser::StreamParser(StreamHandler& handler, StreamLimits limits)
+    : handler_(handler), limits_(limits) {
+    createParser();
+}
+
+StreamParser::~StreamParser() { destroyParser(); }
+
+void StreamParser::createParser() {
+    // Forcing UTF-8 makes expat reject anything else; xmlDecl() names a declared other encoding.
+    XML_Parser p = XML_ParserCreateNS("UTF-8", kNsSeparator);
+    if (p == nullptr) {
+        throw std::bad_alloc();
+    }
+    XML_SetUserData(p, this);
+    XML_SetElementHandler(p, &Callbacks::startElement, &Callbacks::endElement);
+    XML_SetCharacterDataHandler(p, &Callbacks::characterData);
+    XML_SetStartNamespaceDeclHandler(p, &Callbacks::startNamespace);
+    XML_SetXmlDeclHandler(p, &Callbacks::xmlDecl);
+    XML_SetStartDoctypeDeclHandler(p, &Callbacks::doctype);
+    XML_SetEntityDeclHandler(p, &Callbacks::entityDecl);
+    XML_SetProcessingInstructionHandler(p, &Callbacks::processingInstruction);
+    XML_SetCommentHandler(p, &Callbacks::comment);
+    XML_SetParamEntityParsing(p, XML_PARAM_ENTITY_PARSING_NEVER);
+    parser_ = p;
+    failed_ = false;
+    stopped_ = false;
+    depth_ = 0;
+    fed_ = 0;
+    boundary_ = 0;
+    open_.clear();
+    stanza_ = Element();
+    rootDefaultNs_.clear();
+}
+
+void StreamParser::destroyParser() {
+    if (parser_ != nullptr) {
+        XML_ParserFree(asExpat(parser_));
+        parser_ = nullptr;
+    }
+}
+
+void StreamParser::restart() {
+    if (inFeed_) {
+        restartPending_ = true;
+        stop();
+        return;
+    }
+    destroyParser();
+    createParser();
+}
+
+void StreamParser::stop() {
+    if (!stopped_) {
+        stopped_ = true;
+        if (inFeed_) {
+            XML_StopParser(asExpat(parser_), XML_FALSE);
+        }
+    }
+}
+
+void StreamParser::fail(ParseErrorKind kind, std::string detail) {
+    if (stopped_) {
+        return;
+    }
+    failed_ = true;
+    stop();
+    handler_.onParseError(ParseError{kind, std::move(detail)});
+}
+
+void StreamParser::markBoundary() {
+    XML_Parser p = asExpat(parser_);
+    const XML_Index index = XML_GetCurrentByteIndex(p);
+    if (index >= 0) {
+        boundary_ = static_cast<std::uint64_t>(index) +
+                    static_cast<std::uint64_t>(XML_GetCurrentByteCount(p));
+    }
+}
+
+std::size_t StreamParser::pendingBytes() const {
+    return static_cast<std::size_t>(fed_ - std::min(fed_, boundary_));
+}
+
+namespace {
+
+ParseErrorKind classify(XML_Error code) {
+    switch (code) {
+        case XML_ERROR_UNDEFINED_ENTITY:
+        case XML_ERROR_MISPLACED_XML_PI:
+        case XML_ERROR_PARAM_ENTITY_REF:
+        case XML_ERROR_RECURSIVE_ENTITY_REF:
+        case XML_ERROR_BINARY_ENTITY_REF:
+        case XML_ERROR_ATTRIBUTE_EXTERNAL_ENTITY_REF:
+        case XML_ERROR_EXTERNAL_ENTITY_HANDLING:
+        case XML_ERROR_AMPLIFICATION_LIMIT_BREACH:
+            return ParseErrorKind::RestrictedXml;
+        case XML_ERROR_UNKNOWN_ENCODING:
+        case XML_ERROR_INCORRECT_ENCODING:
+            return ParseErrorKind::UnsupportedEncoding;
+        default:
+            return ParseErrorKind::NotWellFormed;
+    }
+}
+
+}  // namespace
+
+bool StreamParser::feed(std::string_view bytes) {
+    if (failed_) {
+        return false;
+    }
+    if (stopped_) {
+        return true;  // stopped after the stream end: ignore until restart()
+    }
+    inFeed_ = true;
+    // Feed in slices no larger than what the current stanza may still grow by, so that neither
+    // expat's buffer nor the tree being built can exceed the limit.
+    while (!bytes.empty() && !stopped_) {
+        const std::size_t pending = pendingBytes();
+        if (pending >= limits_.maxStanzaBytes) {
+            fail(ParseErrorKind::StanzaTooLarge,
+                 "stanza larger than " + std::to_string(limits_.maxStanzaBytes) + " bytes");
+            break;
+        }
+        const std::size_t slice = std::min(bytes.size(), limits_.maxStanzaBytes - pending);
+        fed_ += slice;
+        const XML_Status status =
+            XML_Parse(asExpat(parser_), bytes.data(), static_cast<int>(slice), XML_FALSE);
+        bytes.remove_prefix(slice);
+        if (status == XML_STATUS_ERROR && !stopped_) {
+            const XML_Error code = XML_GetErrorCode(asExpat(parser_));
+            fail(classify(code), XML_ErrorString(code));
+        }
+    }
+    inFeed_ = false;
+    if (restartPending_) {
+        restartPending_ = false;
+        destroyParser();
+        createParser();
+        return true;
+    }
+    return !failed_;
+}
+
+}  // namespace corvid::xml
