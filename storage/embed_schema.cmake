@@ -1,0 +1,48 @@
+# Generates a C++ source holding every storage/schema/NNN_name.sql as a raw string literal.
+# Run as: cmake -DSCHEMA_DIR=<dir> -DOUTPUT=<file.cpp> -P embed_schema.cmake
+cmake_minimum_required(VERSION 3.25)
+
+file(GLOB sql_files RELATIVE "${SCHEMA_DIR}" "${SCHEMA_DIR}/*.sql")
+list(SORT sql_files)
+
+set(delim "corvid_sql")
+set(entries "")
+set(seen_versions "")
+foreach(file IN LISTS sql_files)
+    if(NOT file MATCHES "^([0-9][0-9][0-9])_([a-z0-9_]+)\\.sql$")
+        message(FATAL_ERROR "storage/schema/${file}: migrations must be named NNN_lower_snake.sql")
+    endif()
+    set(version_text "${CMAKE_MATCH_1}")
+    set(name "${CMAKE_MATCH_2}")
+    math(EXPR version "${version_text}")
+    if(version EQUAL 0)
+        message(FATAL_ERROR "storage/schema/${file}: versions start at 001")
+    endif()
+    if(version IN_LIST seen_versions)
+        message(FATAL_ERROR "storage/schema/${file}: version ${version_text} is used twice")
+    endif()
+    list(APPEND seen_versions ${version})
+    file(READ "${SCHEMA_DIR}/${file}" sql)
+    string(FIND "${sql}" ")${delim}\"" clash)
+    if(NOT clash EQUAL -1)
+        message(FATAL_ERROR "storage/schema/${file}: contains the raw string delimiter )${delim}\"")
+    endif()
+    string(APPEND entries "    {${version}, \"${name}\", R\"${delim}(${sql})${delim}\"},\n")
+endforeach()
+
+if(entries STREQUAL "")
+    set(body "std::span<const Migration> migrations() { return {}; }\n")
+else()
+    set(body "namespace {\n\nconstexpr Migration kMigrations[] = {\n${entries}};\n\n}  // namespace\n\nstd::span<const Migration> migrations() { return kMigrations; }\n")
+endif()
+
+set(content "// Generated from storage/schema/*.sql by storage/embed_schema.cmake. Do not edit.\n#include \"storage/migrations.h\"\n\nnamespace corvid::storage {\n\n${body}\n}  // namespace corvid::storage\n")
+
+# Rewrite only on change, so an unrelated reconfigure does not rebuild.
+if(EXISTS "${OUTPUT}")
+    file(READ "${OUTPUT}" old)
+    if(old STREQUAL content)
+        return()
+    endif()
+endif()
+file(WRITE "${OUTPUT}" "${content}")
