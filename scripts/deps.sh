@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Installs every Debian 12 package corvid needs to build, test, fuzz and run.
+# Run as root. Safe to rerun: when everything is already installed it returns at once.
+set -euo pipefail
+
+PACKAGES=(
+    # toolchain
+    cmake make g++ clang libclang-rt-14-dev pkg-config git ca-certificates
+    # libraries the server links against
+    libexpat1-dev libssl-dev openssl libevent-dev libpq-dev libc-ares-dev libidn2-dev libicu-dev
+    libtomlplusplus-dev libspdlog-dev
+    # unit tests
+    catch2
+    # integration tests: a real database, real clients and other servers to talk to
+    postgresql python3-slixmpp python3-nbxmpp python3-pytest libstrophe-dev prosody ejabberd
+    # scripts (ps, ss)
+    procps iproute2
+)
+
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+    status=$(dpkg-query -W -f='${db:Status-Status}' "$pkg" 2>/dev/null || true)
+    if [[ "$status" != "installed" ]]; then
+        missing+=("$pkg")
+    fi
+done
+
+if [[ ${#missing[@]} -eq 0 ]]; then
+    echo "deps: all ${#PACKAGES[@]} packages are installed"
+    exit 0
+fi
+
+echo "deps: installing ${#missing[@]} missing packages: ${missing[*]}"
+if [[ $(id -u) -ne 0 ]]; then
+    echo "deps: must run as root to install packages (try: sudo bash $0)" >&2
+    exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+
+# Package postinst scripts would start prosody, ejabberd and PostgreSQL as system services, taking
+# ports 5222/5269/5432 that corvid and its tests want. policy-rc.d exiting 101 forbids that. Only
+# remove it afterwards if we created it: an existing one belongs to the machine's owner.
+policy=/usr/sbin/policy-rc.d
+created_policy=0
+cleanup() {
+    if [[ $created_policy -eq 1 ]]; then
+        rm -f "$policy"
+    fi
+}
+trap cleanup EXIT
+if [[ ! -e "$policy" ]]; then
+    printf '#!/bin/sh\n# written by corvid scripts/deps.sh while installing packages\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    created_policy=1
+fi
+
+apt-get update
+apt-get install -y --no-install-recommends \
+    -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
+    "${missing[@]}"
+
+echo "deps: done"
