@@ -79,6 +79,15 @@ Step Mechanism::succeed(std::string data, std::string username, std::string auth
     return Step::success(std::move(data), username_, authzid_);
 }
 
+ScramKeys unknownUserKeys(Hash hash, std::string_view username, const MechanismOptions& options) {
+    std::optional<std::string> prepped;
+    if (options.prepUsername) {
+        prepped = options.prepUsername(username);
+    }
+    return fakeScramKeys(hash, options.fakeSaltSecret, prepped ? *prepped : username,
+                         std::max(options.fakeIterations, 1));
+}
+
 const std::vector<std::string>& supportedMechanisms() {
     static const std::vector<std::string> kNames = {
         "SCRAM-SHA-256-PLUS", "SCRAM-SHA-256", "SCRAM-SHA-1-PLUS",

@@ -130,6 +130,10 @@ struct MechanismOptions {
     /// secret and stay the same across restarts and cluster nodes, or a repeated query shows
     /// which users are invented. If empty, a random per-process key is used.
     std::string fakeSaltSecret;
+    /// PRECIS UsernameCaseMapped (RFC 8265 §3.3), or whatever the account store is keyed by.
+    /// Unknown users' invented salts are keyed by its result, so that "Alice" and "alice" get the
+    /// same salt, as they would if the account existed. Unset, or nullopt: the name as sent.
+    std::function<std::optional<std::string>(std::string_view)> prepUsername;
     /// The iteration count invented for unknown users: the one new accounts get.
     int fakeIterations = kMinIterations;
     /// PRECIS OpaqueString preparation (RFC 8265 §4.2), for PLAIN; nullopt if the password is not
@@ -138,6 +142,9 @@ struct MechanismOptions {
     /// Tests only: the server nonce part to use instead of a random one (RFC test vectors).
     std::string testServerNonce;
 };
+
+/// fakeScramKeys() for a user who does not exist, keyed by options.prepUsername(username).
+ScramKeys unknownUserKeys(Hash hash, std::string_view username, const MechanismOptions& options);
 
 /// The names makeMechanism() knows, strongest first.
 const std::vector<std::string>& supportedMechanisms();

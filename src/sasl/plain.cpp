@@ -10,9 +10,11 @@
 namespace corvid::sasl {
 
 PlainMechanism::PlainMechanism(const MechanismOptions& options)
-    : prepPassword_(options.prepPassword),
-      fakeSaltSecret_(options.fakeSaltSecret),
-      fakeIterations_(std::max(options.fakeIterations, 1)) {}
+    : prepPassword_(options.prepPassword) {
+    unknownUser_.fakeSaltSecret = options.fakeSaltSecret;
+    unknownUser_.fakeIterations = options.fakeIterations;
+    unknownUser_.prepUsername = options.prepUsername;
+}
 
 PlainMechanism::~PlainMechanism() {
     forgetPassword();
@@ -97,8 +99,7 @@ Step PlainMechanism::provideCredentials(std::optional<Credentials> credentials) 
     }
     // An unknown user costs the same PBKDF2 run as a known one and fails the same way.
     const ScramKeys fake =
-        stored != nullptr ? ScramKeys{}
-                          : fakeScramKeys(Hash::Sha256, fakeSaltSecret_, authcid_, fakeIterations_);
+        stored != nullptr ? ScramKeys{} : unknownUserKeys(Hash::Sha256, authcid_, unknownUser_);
     const ScramKeys& against = stored != nullptr ? *stored : fake;
     const ScramKeys derived =
         deriveScramKeys(against.hash, password_, against.salt, against.iterations);

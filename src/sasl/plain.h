@@ -37,8 +37,7 @@ class PlainMechanism final : public Mechanism {
     void forgetPassword();
 
     std::function<std::optional<std::string>(std::string_view)> prepPassword_;
-    std::string fakeSaltSecret_;
-    int fakeIterations_;
+    MechanismOptions unknownUser_;  ///< the parts unknownUserKeys() needs
 
     State state_ = State::Initial;
     std::string authcid_;

@@ -135,9 +135,10 @@ ScramMechanism::ScramMechanism(Hash hash, bool plus, const MechanismOptions& opt
       plus_(plus),
       name_("SCRAM-" + std::string(toString(hash)) + (plus ? "-PLUS" : "")),
       bindings_(options.bindings),
-      fakeSaltSecret_(options.fakeSaltSecret),
-      fakeIterations_(std::max(options.fakeIterations, 1)),
       testServerNonce_(options.testServerNonce) {
+    unknownUser_.fakeSaltSecret = options.fakeSaltSecret;
+    unknownUser_.fakeIterations = options.fakeIterations;
+    unknownUser_.prepUsername = options.prepUsername;
     plusOffered_ = std::any_of(options.offered.begin(), options.offered.end(),
                                [](const std::string& m) { return m.ends_with("-PLUS"); });
     if (options.downgradeProtection && !options.offered.empty()) {
@@ -296,7 +297,7 @@ Step ScramMechanism::provideCredentials(std::optional<Credentials> credentials) 
     } else {
         // No such user, or no keys for this hash: go on with invented keys and fail at the end,
         // exactly as for a wrong password.
-        keys_ = fakeScramKeys(hash_, fakeSaltSecret_, pendingUsername_, fakeIterations_);
+        keys_ = unknownUserKeys(hash_, pendingUsername_, unknownUser_);
         knownUser_ = false;
     }
 
@@ -368,6 +369,8 @@ Step ScramMechanism::onClientFinal(std::string_view message) {
     }
 
     const std::string serverSignature = hmac(hash_, keys_.serverKey, authMessage);
+    OPENSSL_cleanse(keys_.storedKey.data(), keys_.storedKey.size());
+    OPENSSL_cleanse(keys_.serverKey.data(), keys_.serverKey.size());
     state_ = State::Done;
     return succeed("v=" + encodeBase64(serverSignature), std::move(pendingUsername_),
                    std::move(pendingAuthzid_));

@@ -53,9 +53,8 @@ class ScramMechanism final : public Mechanism {
     std::string name_;
     ChannelBindings bindings_;
     bool plusOffered_ = false;
-    std::string ssdpHash_;  ///< the XEP-0474 "h" value, empty if not sent
-    std::string fakeSaltSecret_;
-    int fakeIterations_;
+    std::string ssdpHash_;          ///< the XEP-0474 "h" value, empty if not sent
+    MechanismOptions unknownUser_;  ///< the parts unknownUserKeys() needs
     std::string testServerNonce_;
 
     State state_ = State::Initial;

@@ -116,6 +116,17 @@ TEST_CASE("PLAIN: wrong password and unknown user fail alike", "[sasl]") {
     CHECK(wrong.data == noKeys.data);
 }
 
+TEST_CASE("PLAIN: an unknown user is checked against unknownUserKeys", "[sasl]") {
+    // Same PBKDF2 cost as a real account: the invented keys have fakeIterations.
+    MechanismOptions o = options();
+    o.fakeIterations = 5000;
+    const ScramKeys k = unknownUserKeys(Hash::Sha256, "nobody", o);
+    CHECK(k.iterations == 5000);
+    CHECK(k.salt.size() == kSaltBytes);
+    CHECK(k == fakeScramKeys(Hash::Sha256, "fake-salt-secret", "nobody", 5000));
+    checkFailure(run(msg("", "nobody", "pencil"), std::nullopt, o), Failure::NotAuthorized);
+}
+
 TEST_CASE("PLAIN: unusable stored keys are a temporary failure", "[sasl]") {
     Credentials broken = pencilCredentials();
     SECTION("iterations") {

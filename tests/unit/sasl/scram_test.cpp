@@ -2,6 +2,7 @@
 
 #include <catch2/catch.hpp>
 
+#include <cctype>
 #include <functional>
 
 #include "sasl/base64.h"
@@ -542,6 +543,25 @@ TEST_CASE("SCRAM: an unknown user sees the same exchange and failure as a wrong 
         o2.fakeSaltSecret = "another secret";
         ScramMechanism m3(Hash::Sha256, false, o2);
         CHECK(parseAttributes(toServerFirst(m3, c, std::nullopt)).at('s') != a.at('s'));
+    }
+    SECTION("the invented salt is keyed by the prepared username, like real accounts") {
+        MechanismOptions lower = o;
+        lower.prepUsername = [](std::string_view name) -> std::optional<std::string> {
+            std::string out(name);
+            for (char& ch : out) {
+                ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+            }
+            return out;
+        };
+        ScramClient upper = c;
+        upper.username = "NoBody";
+        ScramMechanism m1(Hash::Sha256, false, lower);
+        ScramMechanism m2(Hash::Sha256, false, lower);
+        ScramMechanism m3(Hash::Sha256, false, o);
+        const std::string saltLower = parseAttributes(toServerFirst(m1, c, std::nullopt)).at('s');
+        CHECK(parseAttributes(toServerFirst(m2, upper, std::nullopt)).at('s') == saltLower);
+        CHECK(parseAttributes(toServerFirst(m3, upper, std::nullopt)).at('s') != saltLower);
+        CHECK(saltLower == a.at('s'));
     }
     SECTION("even the right password of nobody does not log in") {
         c.password = "pencil";
