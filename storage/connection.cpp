@@ -291,9 +291,13 @@ bool Connection::sendWaiting() {
 
 void Connection::startedWork() {
     lastProgress_ = std::chrono::steady_clock::now();
+    // Re-armed each time work starts after idling: a timer left from simple mode (migrations)
+    // may be far longer than this mode's.
     int wd = watchdogMs();
-    if (wd > 0 && event_pending(timer_.get(), EV_TIMEOUT, nullptr) == 0) {
+    if (wd > 0) {
         armTimer(wd);
+    } else {
+        event_del(timer_.get());
     }
 }
 
