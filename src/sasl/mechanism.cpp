@@ -150,6 +150,9 @@ std::vector<std::string> channelBindingTypes(const ChannelBindings& bindings) {
     if (!bindings.tlsServerEndPoint.empty()) {
         out.emplace_back("tls-server-end-point");
     }
+    if (!bindings.tlsUnique.empty()) {
+        out.emplace_back("tls-unique");
+    }
     return out;
 }
 

@@ -38,8 +38,14 @@ struct ChannelBindings {
     std::string tlsExporter;
     /// RFC 5929 §4: hash of the server's certificate.
     std::string tlsServerEndPoint;
+    /// RFC 5929 §3: the first Finished message of the handshake. Only for TLS 1.2 and below, and
+    /// only with extended master secret (RFC 7627), as RFC 9266 §4 and §3 require; leave it empty
+    /// otherwise.
+    std::string tlsUnique;
 
-    bool any() const { return !tlsExporter.empty() || !tlsServerEndPoint.empty(); }
+    bool any() const {
+        return !tlsExporter.empty() || !tlsServerEndPoint.empty() || !tlsUnique.empty();
+    }
 };
 
 /// What a mechanism asks of its caller after each input.
@@ -161,7 +167,8 @@ std::vector<std::string> mechanismsToOffer(const std::vector<std::string>& confi
                                            bool tlsActive, const ChannelBindings& bindings);
 
 /// The channel-binding types to advertise with <sasl-channel-binding/> (XEP-0440), preferred
-/// first: "tls-exporter", "tls-server-end-point", each only if its data is available.
+/// first: "tls-exporter", "tls-server-end-point", "tls-unique", each only if its data is
+/// available.
 std::vector<std::string> channelBindingTypes(const ChannelBindings& bindings);
 
 }  // namespace corvid::sasl

@@ -15,6 +15,7 @@ namespace {
 
 constexpr std::string_view kTlsExporter = "tls-exporter";
 constexpr std::string_view kTlsServerEndPoint = "tls-server-end-point";
+constexpr std::string_view kTlsUnique = "tls-unique";
 
 std::vector<std::string_view> splitCommas(std::string_view s) {
     std::vector<std::string_view> parts;
@@ -257,6 +258,8 @@ Step ScramMechanism::onClientFirst(std::string_view message) {
             cbData = bindings_.tlsExporter;
         } else if (cbName == kTlsServerEndPoint) {
             cbData = bindings_.tlsServerEndPoint;
+        } else if (cbName == kTlsUnique) {
+            cbData = bindings_.tlsUnique;
         }
         if (cbData.empty()) {
             return fail(Failure::MalformedRequest, "unsupported-channel-binding-type");

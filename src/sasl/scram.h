@@ -20,7 +20,8 @@ std::string downgradeProtectionHash(Hash hash, std::vector<std::string> mechanis
                                     std::vector<std::string> channelBindingTypes);
 
 /// SCRAM-SHA-1, SCRAM-SHA-256 (RFC 5802, RFC 7677) and their -PLUS variants with the
-/// "tls-exporter" (RFC 9266) and "tls-server-end-point" (RFC 5929) channel bindings.
+/// "tls-exporter" (RFC 9266), "tls-server-end-point" and "tls-unique" (RFC 5929) channel
+/// bindings (each only when ChannelBindings has its data).
 ///
 ///     client-first  -> NeedCredentials(username, authzid)
 ///     credentials   -> Challenge(server-first-message)

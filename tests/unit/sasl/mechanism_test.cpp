@@ -108,6 +108,12 @@ TEST_CASE("channelBindingTypes lists what has data, tls-exporter first", "[sasl]
     CHECK(channelBindingTypes(b) ==
           std::vector<std::string>{"tls-exporter", "tls-server-end-point"});
     CHECK(b.any());
+    b.tlsUnique = "z";
+    CHECK(channelBindingTypes(b) ==
+          std::vector<std::string>{"tls-exporter", "tls-server-end-point", "tls-unique"});
+    ChannelBindings onlyUnique;
+    onlyUnique.tlsUnique = "z";
+    CHECK(onlyUnique.any());
 }
 
 TEST_CASE("EXTERNAL passes the authzid up", "[sasl]") {

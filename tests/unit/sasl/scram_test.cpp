@@ -342,9 +342,22 @@ TEST_CASE("SCRAM channel-binding rules (RFC 5802 §6, RFC 9266, RFC 5929)", "[sa
     }
     SECTION("unknown channel-binding type") {
         ScramMechanism m(Hash::Sha256, true, tlsOptions());
-        const Step s = m.start("p=tls-unique,,n=user,r=abc");
+        const Step s = m.start("p=tls-unknown,,n=user,r=abc");
         checkFailure(s, Failure::MalformedRequest);
         CHECK(s.data == "unsupported-channel-binding-type");
+    }
+    SECTION("tls-unique only when its data is there (TLS 1.2 with EMS)") {
+        ScramMechanism without(Hash::Sha256, true, tlsOptions());
+        checkFailure(without.start("p=tls-unique,,n=user,r=abc"), Failure::MalformedRequest);
+        MechanismOptions o = tlsOptions();
+        o.bindings.tlsUnique = "finished-message";
+        ScramMechanism m(Hash::Sha256, true, o);
+        ScramClient c;
+        c.gs2Header = "p=tls-unique,,";
+        c.cbData = "finished-message";
+        const Step s = runExchange(m, c);
+        REQUIRE(s.kind == Kind::Success);
+        CHECK(c.verifyServerFinal(s.data));
     }
     SECTION("a known type whose data this connection lacks") {
         MechanismOptions o = tlsOptions();
