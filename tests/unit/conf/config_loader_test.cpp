@@ -1,0 +1,625 @@
+#include <unistd.h>
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+
+#include "conf/config.h"
+#include "conf/schema.h"
+#include "conf_test_support.h"
+
+using namespace corvid::conf;
+using corvid::conf::test::errorFor;
+using corvid::conf::test::errorsOf;
+using corvid::conf::test::kMinimal;
+using corvid::conf::test::load;
+
+TEST_CASE("a minimal configuration gets every default", "[conf]") {
+    const Config c = load(kMinimal);
+    CHECK(c.sourceName == "corvid.toml");
+
+    CHECK(c.server.logLevel == LogLevel::Info);
+    CHECK_FALSE(c.server.pidFile.has_value());
+    CHECK(c.server.bindResourceConflict == ResourceConflict::Replace);
+
+    CHECK(c.database.dsn == "dbname=corvid");
+    CHECK(c.database.connections == 2);
+    CHECK(c.database.statementTimeout == std::chrono::milliseconds(5000));
+    CHECK(c.database.connectTimeout == std::chrono::milliseconds(5000));
+    CHECK(c.database.reconnectMaxBackoff == std::chrono::milliseconds(30000));
+
+    CHECK(c.tls.minVersion == TlsVersion::Tls12);
+    CHECK_FALSE(c.tls.ciphers.has_value());
+    CHECK_FALSE(c.tls.ciphersuites.has_value());
+
+    REQUIRE(c.hosts.size() == 1);
+    CHECK(c.hosts[0].domain == "example.org");
+    // The host falls back to [tls]'s certificate.
+    CHECK(c.hosts[0].certificate == "/etc/corvid/cert.pem");
+    CHECK(c.hosts[0].key == "/etc/corvid/key.pem");
+    CHECK(c.hosts[0].admins.empty());
+    CHECK(c.findHost("example.org") == &c.hosts[0]);
+    CHECK(c.findHost("example.com") == nullptr);
+
+    REQUIRE(c.listeners.size() == 3);
+    CHECK(c.listeners[0].type == ListenerType::C2s);
+    CHECK(c.listeners[0].address == "0.0.0.0");
+    CHECK(c.listeners[0].port == 5222);
+    CHECK(c.listeners[1].type == ListenerType::C2sDirectTls);
+    CHECK(c.listeners[1].port == 5223);
+    CHECK(c.listeners[2].type == ListenerType::S2s);
+    CHECK(c.listeners[2].port == 5269);
+
+    CHECK(c.limits.maxStanzaBytes == 262144);
+    CHECK(c.limits.maxStanzaBytesPreauth == 16384);
+    CHECK(c.limits.maxDepth == 32);
+    CHECK(c.limits.maxAttributes == 64);
+    CHECK(c.limits.authTimeout == std::chrono::seconds(60));
+    CHECK(c.limits.idleTimeout == std::chrono::seconds(900));
+    CHECK(c.limits.maxConnectionsPerIp == 64);
+    CHECK(c.limits.outputBufferBytes == 1048576);
+    CHECK(c.limits.s2sMaxStanzaBytes == 524288);
+    CHECK(c.limits.s2sQueueMax == 1000);
+
+    CHECK(c.auth.mechanisms == std::vector<std::string>{"SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS",
+                                                        "SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"});
+    CHECK_FALSE(c.auth.allowPlaintext);
+    CHECK(c.auth.scramIterations == 4096);
+    CHECK(c.auth.maxFailuresPerIp == 5);
+    CHECK(c.auth.maxFailuresPerAccount == 10);
+    CHECK(c.auth.failureWindow == std::chrono::seconds(300));
+
+    CHECK(c.s2s.enabled);
+    CHECK(c.s2s.requireValidCertificate);
+    CHECK(c.s2s.dialback);
+    CHECK_FALSE(c.s2s.dialbackWithoutCertificate);
+    CHECK_FALSE(c.s2s.dialbackSecret.has_value());
+    CHECK(c.s2s.idleTimeout == std::chrono::seconds(600));
+    CHECK(c.s2s.connectTimeout == std::chrono::seconds(30));
+    CHECK_FALSE(c.s2s.caFile.has_value());
+    CHECK(c.s2s.routes.empty());
+
+    CHECK(c.components.empty());
+}
+
+TEST_CASE("every module is present with its defaults; only register is off", "[conf]") {
+    const Config c = load(kMinimal);
+    for (std::string_view name : moduleNames()) {
+        INFO(name);
+        REQUIRE(c.modules.contains(name));
+        CHECK(c.module(name).name == name);
+        CHECK(c.module(name).enabled == (name != "register"));
+    }
+    CHECK(c.modules.size() == moduleNames().size());
+    CHECK(c.module("roster").options.getInt("max_items") == 1000);
+    CHECK(c.module("offline").options.getInt("max_messages") == 1000);
+    CHECK_FALSE(c.module("version").options.getBool("hide_os"));
+    CHECK_FALSE(c.module("version").options.getBool("hide"));
+    CHECK(c.module("pep").options.getInt("max_items") == 100);
+    CHECK(c.module("mam").options.getString("default_policy") == "roster");
+    CHECK(c.module("mam").options.getInt("max_results") == 100);
+    CHECK(c.module("mam").options.getInt("retention_days") == 0);
+    CHECK(c.module("register").options.getInt("min_interval_s") == 60);
+    CHECK(c.module("sm").options.getInt("resume_timeout_s") == 300);
+    CHECK(c.module("sm").options.getInt("max_unacked") == 500);
+    CHECK(c.module("muc").options.getInt("max_history") == 50);
+    CHECK(c.module("muc").options.findString("domain") == nullptr);
+    CHECK(c.module("upload").options.getInt("max_bytes") == 10485760);
+    CHECK(c.module("upload").options.getString("directory") == "/var/lib/corvid/upload");
+    CHECK(c.module("extdisco").options.getTables("services").empty());
+    // `enabled` is the module's switch, not an option.
+    CHECK_FALSE(c.module("roster").options.has("enabled"));
+}
+
+TEST_CASE("every section is read into the typed model", "[conf]") {
+    const Config c = load(R"(
+[server]
+log_level = "debug"
+pid_file = "/run/corvid.pid"
+bind_resource_conflict = "rename"
+[database]
+dsn = "postgresql://corvid@db/corvid"
+connections = 8
+statement_timeout_ms = 0
+connect_timeout_ms = 1500
+reconnect_max_backoff_ms = 60000
+[tls]
+min_version = "1.3"
+ciphers = "ECDHE+AESGCM"
+ciphersuites = "TLS_AES_128_GCM_SHA256"
+[[hosts]]
+domain = "Example.ORG."
+certificate = "/tls/example.pem"
+key = "/tls/example.key"
+admins = ["Admin@Example.org", "root@example.org"]
+[[hosts]]
+domain = "chat.example.net"
+certificate = "/tls/net.pem"
+key = "/tls/net.key"
+[[listeners]]
+type = "c2s"
+address = "::"
+[[listeners]]
+type = "component"
+address = "127.0.0.1"
+port = 5555
+[limits]
+max_stanza_bytes = 100000
+max_stanza_bytes_preauth = 4096
+idle_timeout_s = 0
+[auth]
+mechanisms = ["SCRAM-SHA-256", "EXTERNAL"]
+allow_plaintext = true
+scram_iterations = 10000
+failure_window_s = 60
+[s2s]
+dialback_without_certificate = true
+dialback_secret = "0123456789abcdef0123"
+ca_file = "/etc/ssl/extra.pem"
+[s2s.routes]
+"Example.COM" = "[2001:db8::1]:5270"
+"example.net" = "relay.example.net"
+[[components]]
+domain = "gw.example.org"
+secret = "s3cret"
+[modules.offline]
+max_messages = 50
+[modules.register]
+enabled = true
+[modules.ping]
+enabled = false
+[modules.muc]
+domain = "Rooms.Example.org"
+[[modules.extdisco.services]]
+type = "turn"
+host = "turn.example.org"
+username = "u"
+password = "p"
+[[modules.extdisco.services]]
+type = "stun"
+host = "stun.example.org"
+port = 3479
+)");
+    CHECK(c.server.logLevel == LogLevel::Debug);
+    CHECK(c.server.pidFile == "/run/corvid.pid");
+    CHECK(c.server.bindResourceConflict == ResourceConflict::Rename);
+    CHECK(c.database.dsn == "postgresql://corvid@db/corvid");
+    CHECK(c.database.connections == 8);
+    CHECK(c.database.statementTimeout.count() == 0);
+    CHECK(c.database.connectTimeout.count() == 1500);
+    CHECK(c.database.reconnectMaxBackoff.count() == 60000);
+    CHECK(c.tls.minVersion == TlsVersion::Tls13);
+    CHECK(c.tls.ciphers == "ECDHE+AESGCM");
+    CHECK(c.tls.ciphersuites == "TLS_AES_128_GCM_SHA256");
+
+    REQUIRE(c.hosts.size() == 2);
+    // RFC 7622 §3.2: case-folded, trailing dot removed.
+    CHECK(c.hosts[0].domain == "example.org");
+    CHECK(c.hosts[0].certificate == "/tls/example.pem");
+    CHECK(c.hosts[0].key == "/tls/example.key");
+    CHECK(c.hosts[0].admins == std::vector<std::string>{"admin@example.org", "root@example.org"});
+    CHECK(c.hosts[1].domain == "chat.example.net");
+
+    REQUIRE(c.listeners.size() == 2);
+    CHECK(c.listeners[0].type == ListenerType::C2s);
+    CHECK(c.listeners[0].address == "::");
+    CHECK(c.listeners[0].port == 5222);
+    CHECK(c.listeners[1].type == ListenerType::Component);
+    CHECK(c.listeners[1].address == "127.0.0.1");
+    CHECK(c.listeners[1].port == 5555);
+
+    CHECK(c.limits.maxStanzaBytes == 100000);
+    CHECK(c.limits.maxStanzaBytesPreauth == 4096);
+    CHECK(c.limits.idleTimeout.count() == 0);
+    CHECK(c.limits.maxDepth == 32);
+
+    CHECK(c.auth.mechanisms == std::vector<std::string>{"SCRAM-SHA-256", "EXTERNAL"});
+    CHECK(c.auth.allowPlaintext);
+    CHECK(c.auth.scramIterations == 10000);
+    CHECK(c.auth.failureWindow == std::chrono::seconds(60));
+
+    CHECK(c.s2s.dialbackWithoutCertificate);
+    CHECK(c.s2s.dialbackSecret == "0123456789abcdef0123");
+    CHECK(c.s2s.caFile == "/etc/ssl/extra.pem");
+    REQUIRE(c.s2s.routes.size() == 2);
+    CHECK(c.s2s.routes.at("example.com") == StaticRoute{"2001:db8::1", 5270});
+    CHECK(c.s2s.routes.at("example.net") == StaticRoute{"relay.example.net", 5269});
+
+    REQUIRE(c.components.size() == 1);
+    CHECK(c.components[0].domain == "gw.example.org");
+    CHECK(c.components[0].secret == "s3cret");
+
+    CHECK(c.module("offline").options.getInt("max_messages") == 50);
+    CHECK(c.module("register").enabled);
+    CHECK_FALSE(c.module("ping").enabled);
+    CHECK(c.module("roster").enabled);
+    REQUIRE(c.module("muc").options.findString("domain") != nullptr);
+    CHECK(*c.module("muc").options.findString("domain") == "rooms.example.org");
+    const auto& services = c.module("extdisco").options.getTables("services");
+    REQUIRE(services.size() == 2);
+    CHECK(services[0].getString("type") == "turn");
+    CHECK(services[0].getString("host") == "turn.example.org");
+    CHECK(*services[0].findString("password") == "p");
+    CHECK_FALSE(services[0].findInt("port").has_value());
+    CHECK(services[1].findInt("port") == 3479);
+    CHECK(services[1].findString("username") == nullptr);
+}
+
+TEST_CASE("the documented error line for a misspelt key", "[conf]") {
+    // The misspelt key is on line 12, column 1.
+    const std::string text = kMinimal +  // 7 lines
+                             "\n"
+                             "[limits]\n"
+                             "max_depth = 16\n"
+                             "# the next key is misspelt\n"
+                             "max_stanza_byte = 100000\n";
+    const auto errors = errorsOf(text);
+    REQUIRE(errors.size() == 1);
+    CHECK(errors[0].format() ==
+          "corvid.toml:12:1: limits.max_stanza_byte: unknown key (did you mean "
+          "limits.max_stanza_bytes?)");
+    CHECK(errors[0].line == 12);
+    CHECK(errors[0].column == 1);
+}
+
+TEST_CASE("each kind of error names its key, line and column", "[conf]") {
+    SECTION("TOML syntax error") {
+        const auto errors = errorsOf("[server]\nlog_level = \"info\"\npid_file = \n");
+        REQUIRE(errors.size() == 1);
+        CHECK(errors[0].line == 3);
+        CHECK(errors[0].column == 12);
+        CHECK(errors[0].key.empty());
+        CHECK_THAT(errors[0].message, Catch::StartsWith("TOML syntax error"));
+        CHECK_THAT(errors[0].format(), Catch::StartsWith("corvid.toml:3:12: TOML syntax error"));
+    }
+    SECTION("a section defined twice is a syntax error") {
+        const auto errors = errorsOf(kMinimal + "[limits]\nmax_depth = 8\n[limits]\n");
+        REQUIRE(errors.size() == 1);
+        CHECK(errors[0].line == 10);
+    }
+    SECTION("unknown key inside [[hosts]]") {
+        const auto e =
+            errorFor(errorsOf(kMinimal + "  admin = [\"a@example.org\"]\n"), "hosts[0].admin");
+        CHECK(e.line == 8);
+        CHECK(e.column == 3);
+        CHECK(e.message == "unknown key (did you mean hosts[0].admins?)");
+    }
+    SECTION("unknown top-level section") {
+        const auto e = errorFor(errorsOf(kMinimal + "[limit]\nmax_depth = 3\n"), "limit");
+        CHECK(e.line == 8);
+        CHECK(e.message == "unknown key (did you mean limits?)");
+    }
+    SECTION("a key in the wrong section") {
+        const auto e =
+            errorFor(errorsOf("[server]\nmax_depth = 3\n" + kMinimal), "server.max_depth");
+        CHECK(e.line == 2);
+        CHECK(e.message == "unknown key (did you mean limits.max_depth?)");
+    }
+    SECTION("unknown module") {
+        const auto e =
+            errorFor(errorsOf(kMinimal + "[modules.ofline]\nenabled = true\n"), "modules.ofline");
+        CHECK(e.line == 8);
+        CHECK_THAT(e.message, Catch::StartsWith("unknown module (did you mean modules.offline?)"));
+    }
+    SECTION("unknown module option") {
+        const auto e = errorFor(errorsOf(kMinimal + "[modules.mam]\nmax_result = 5\n"),
+                                "modules.mam.max_result");
+        CHECK(e.line == 9);
+        CHECK(e.message == "unknown key (did you mean modules.mam.max_results?)");
+    }
+    SECTION("wrong type") {
+        const auto errors = errorsOf(kMinimal +
+                                     "[limits]\n"
+                                     "max_depth = \"32\"\n"
+                                     "auth_timeout_s = 1.5\n"
+                                     "[s2s]\n"
+                                     "  enabled = 1\n");
+        CHECK(errorFor(errors, "limits.max_depth").message == "expected an integer, got a string");
+        CHECK(errorFor(errors, "limits.max_depth").line == 9);
+        CHECK(errorFor(errors, "limits.auth_timeout_s").message ==
+              "expected an integer, got a floating-point number");
+        const auto e = errorFor(errors, "s2s.enabled");
+        CHECK(e.message == "expected a boolean, got an integer");
+        CHECK(e.line == 12);
+        CHECK(e.column == 3);
+    }
+    SECTION("a table where an array of tables belongs") {
+        const auto e = errorFor(errorsOf(kMinimal + "[listeners]\ntype = \"c2s\"\n"), "listeners");
+        CHECK(e.line == 8);
+        CHECK(e.message == "expected an array of tables ([[listeners]]), got a table");
+    }
+    SECTION("value out of range") {
+        const auto errors = errorsOf(
+            "[database]\ndsn = \"\"\nconnections = 65\n[[hosts]]\ndomain = \"a.org\"\n"
+            "[[listeners]]\ntype = \"c2s\"\nport = 0\n");
+        const auto e = errorFor(errors, "database.connections");
+        CHECK(e.line == 3);
+        CHECK(e.message == "must be between 1 and 64, got 65");
+        const auto p = errorFor(errors, "listeners[0].port");
+        CHECK(p.line == 8);
+        CHECK(p.message == "must be between 1 and 65535, got 0");
+    }
+    SECTION("value not allowed") {
+        const auto errors = errorsOf(kMinimal +
+                                     "[[listeners]]\n"
+                                     "type = \"s2s_direct_tsl\"\n"
+                                     "[auth]\n"
+                                     "mechanisms = [\"PLAIN\", \"DIGEST-MD5\", \"PLAIN\"]\n");
+        const auto t = errorFor(errors, "listeners[0].type");
+        CHECK(t.line == 9);
+        CHECK_THAT(t.message, Catch::StartsWith("must be one of \"c2s\", \"c2s_direct_tls\""));
+        CHECK_THAT(t.message,
+                   Catch::EndsWith("got \"s2s_direct_tsl\" (did you mean \"s2s_direct_tls\"?)"));
+        // Array elements point at the element itself.
+        const auto m = errorFor(errors, "auth.mechanisms[1]");
+        CHECK(m.line == 11);
+        CHECK(m.column == 24);
+        const auto d = errorFor(errors, "auth.mechanisms[2]");
+        CHECK(d.column == 38);
+        CHECK(d.message == "duplicate value \"PLAIN\"");
+    }
+    SECTION("missing required keys") {
+        const auto errors = errorsOf(
+            "[server]\n\n[[hosts]]\ncertificate = \"/c\"\nkey = \"/k\"\n"
+            "[[components]]\ndomain = \"gw.example\"\n");
+        // [database] is absent altogether: reported at the top of the file.
+        const auto dsn = errorFor(errors, "database.dsn");
+        CHECK(dsn.line == 1);
+        CHECK(dsn.column == 1);
+        CHECK(dsn.message == "missing required key");
+        // Keys missing from a table are reported at its header.
+        CHECK(errorFor(errors, "hosts[0].domain").line == 3);
+        CHECK(errorFor(errors, "components[0].secret").line == 6);
+    }
+    SECTION("no [[hosts]] at all") {
+        const auto e = errorFor(errorsOf("[database]\ndsn = \"x\"\n"), "hosts");
+        CHECK(e.message == "missing: at least one [[hosts]] is required");
+        CHECK_FALSE(errorsOf("[database]\ndsn = \"x\"\nhosts = []\n").empty());
+    }
+    SECTION("bad string formats") {
+        const auto errors = errorsOf(kMinimal +
+                                     "admins = [\"nobody\", \"a@example.org/phone\"]\n"
+                                     "[[hosts]]\n"
+                                     "domain = \"bad domain\"\n"
+                                     "[[listeners]]\n"
+                                     "type = \"s2s\"\n"
+                                     "address = \"localhost\"\n"
+                                     "[modules.upload]\n"
+                                     "url_base = \"ftp://x\"\n");
+        CHECK_THAT(errorFor(errors, "hosts[0].admins[0]").message,
+                   Catch::StartsWith("must be a bare JID of an account"));
+        CHECK_THAT(errorFor(errors, "hosts[0].admins[1]").message,
+                   Catch::StartsWith("must be a bare JID (no /resource)"));
+        const auto d = errorFor(errors, "hosts[1].domain");
+        CHECK(d.line == 10);
+        CHECK(d.message == "character ' ' not allowed in a domain, got \"bad domain\"");
+        CHECK(errorFor(errors, "listeners[0].address").line == 13);
+        CHECK(errorFor(errors, "modules.upload.url_base").line == 15);
+    }
+}
+
+TEST_CASE("every error is reported at once, in file order", "[conf]") {
+    const std::string text =
+        "[server]\n"                 // 1
+        "log_level = \"verbose\"\n"  // 2  not allowed
+        "colour = true\n"            // 3  unknown
+        "[database]\n"               // 4  dsn missing (reported here)
+        "connections = \"many\"\n"   // 5  wrong type
+        "[limits]\n"                 // 6
+        "max_depth = 2\n"            // 7  out of range
+        "[[hosts]]\n"                // 8  no certificate (reported here)
+        "domain = \"a.example\"\n"   // 9
+        "[[hosts]]\n"                // 10
+        "domain = \"A.example\"\n"   // 11 duplicate
+        "[[listeners]]\n"            // 12
+        "type = \"c2s\"\n"           // 13
+        "[[listeners]]\n"            // 14
+        "type = \"c2s\"\n"           // 15
+        "port = 5222\n"              // 16 duplicate listener
+        "[modules.nope]\n";          // 17 unknown module
+    const auto errors = errorsOf(text);
+    std::vector<std::pair<std::uint32_t, std::string>> got;
+    for (const ConfigError& e : errors) {
+        got.emplace_back(e.line, e.key);
+    }
+    const std::vector<std::pair<std::uint32_t, std::string>> want = {
+        {2, "server.log_level"},      {3, "server.colour"},    {4, "database.dsn"},
+        {5, "database.connections"},  {7, "limits.max_depth"}, {8, "hosts[0].certificate"},
+        {10, "hosts[1].certificate"}, {11, "hosts[1].domain"}, {16, "listeners[1]"},
+        {17, "modules.nope"},
+    };
+    CHECK(got == want);
+    for (const ConfigError& e : errors) {
+        CHECK_THAT(e.format(), Catch::StartsWith("corvid.toml:" + std::to_string(e.line) + ":"));
+    }
+}
+
+TEST_CASE("duplicate domains are rejected", "[conf]") {
+    SECTION("two hosts, differing only in case and trailing dot") {
+        const auto e = errorFor(errorsOf(kMinimal + "[[hosts]]\ndomain = \"EXAMPLE.org.\"\n"),
+                                "hosts[1].domain");
+        CHECK(e.line == 9);
+        CHECK(e.message == "\"example.org\" is already used by hosts[0].domain (line 7)");
+    }
+    SECTION("a component with a host's domain") {
+        const auto e = errorFor(
+            errorsOf(kMinimal + "[[components]]\ndomain = \"example.org\"\nsecret = \"s\"\n"),
+            "components[0].domain");
+        CHECK(e.line == 9);
+    }
+    SECTION("a module service with a host's domain, only when the module is enabled") {
+        const auto e = errorFor(errorsOf(kMinimal + "[modules.muc]\ndomain = \"example.org\"\n"),
+                                "modules.muc.domain");
+        CHECK(e.line == 9);
+        load(kMinimal + "[modules.muc]\nenabled = false\ndomain = \"example.org\"\n");
+    }
+    SECTION("a static route to a local domain") {
+        const auto e = errorFor(errorsOf(kMinimal + "[s2s.routes]\n\"Example.org\" = \"h:1\"\n"),
+                                "s2s.routes.\"Example.org\"");
+        CHECK(e.line == 9);
+    }
+    SECTION("two routes for the same domain") {
+        const auto errors =
+            errorsOf(kMinimal + "[s2s.routes]\n\"a.example\" = \"h:1\"\n\"A.example\" = \"h:2\"\n");
+        CHECK(errorFor(errors, "s2s.routes.\"A.example\"").message ==
+              "duplicate key \"a.example\"");
+    }
+}
+
+TEST_CASE("listeners: default ports, duplicates and s2s", "[conf]") {
+    SECTION("ports default by type") {
+        const Config c = load(kMinimal +
+                              "[[listeners]]\ntype = \"c2s\"\n"
+                              "[[listeners]]\ntype = \"c2s_direct_tls\"\n"
+                              "[[listeners]]\ntype = \"s2s\"\n"
+                              "[[listeners]]\ntype = \"s2s_direct_tls\"\n"
+                              "[[listeners]]\ntype = \"component\"\n");
+        REQUIRE(c.listeners.size() == 5);
+        CHECK(c.listeners[0].port == 5222);
+        CHECK(c.listeners[1].port == 5223);
+        CHECK(c.listeners[2].port == 5269);
+        CHECK(c.listeners[3].port == 5270);
+        CHECK(c.listeners[4].port == 5347);
+        CHECK(toString(c.listeners[3].type) == "s2s_direct_tls");
+    }
+    SECTION("an explicit port colliding with another type's default") {
+        const auto e = errorFor(errorsOf(kMinimal + "[[listeners]]\ntype = \"c2s\"\n"
+                                                    "[[listeners]]\ntype = \"s2s\"\nport = 5222\n"),
+                                "listeners[1]");
+        CHECK(e.line == 12);
+        CHECK(e.message == "duplicate listener on 0.0.0.0:5222 (also listeners[0], line 8)");
+    }
+    SECTION("addresses are compared in canonical form") {
+        const auto e =
+            errorFor(errorsOf(kMinimal + "[[listeners]]\ntype = \"c2s\"\naddress = \"::0\"\n"
+                                         "[[listeners]]\ntype = \"c2s\"\naddress = \"0::\"\n"),
+                     "listeners[1]");
+        CHECK_THAT(e.message, Catch::StartsWith("duplicate listener on [::]:5222"));
+    }
+    SECTION("the same port on different addresses is fine") {
+        const Config c = load(kMinimal +
+                              "[[listeners]]\ntype = \"c2s\"\naddress = \"127.0.0.1\"\n"
+                              "[[listeners]]\ntype = \"c2s\"\naddress = \"::1\"\n");
+        CHECK(c.listeners.size() == 2);
+    }
+    SECTION("with s2s disabled the default set has no s2s listener") {
+        const Config c = load(kMinimal + "[s2s]\nenabled = false\n");
+        REQUIRE(c.listeners.size() == 2);
+        CHECK(c.listeners[0].type == ListenerType::C2s);
+        CHECK(c.listeners[1].type == ListenerType::C2sDirectTls);
+    }
+    SECTION("an s2s listener with s2s disabled is an error") {
+        const auto e =
+            errorFor(errorsOf(kMinimal + "[s2s]\nenabled = false\n[[listeners]]\ntype = \"s2s\"\n"),
+                     "listeners[0].type");
+        CHECK(e.line == 11);
+    }
+    SECTION("an explicitly empty list means no listeners") {
+        CHECK(load("listeners = []\n" + kMinimal).listeners.empty());
+    }
+}
+
+TEST_CASE("certificates: pairs, fallback and when they are needed", "[conf]") {
+    const std::string noTls = "[database]\ndsn = \"\"\n[[hosts]]\ndomain = \"example.org\"\n";
+    SECTION("a host's own pair wins over [tls]") {
+        const Config c = load(kMinimal + "certificate = \"/own.pem\"\nkey = \"/own.key\"\n");
+        CHECK(c.hosts[0].certificate == "/own.pem");
+        CHECK(c.hosts[0].key == "/own.key");
+    }
+    SECTION("a certificate without its key") {
+        const auto errors = errorsOf(kMinimal + "certificate = \"/own.pem\"\n");
+        const auto e = errorFor(errors, "hosts[0].key");
+        CHECK(e.line == 8);
+        const auto t = errorFor(errorsOf("[tls]\nkey = \"/k\"\n" + noTls), "tls.certificate");
+        CHECK(t.line == 2);
+    }
+    SECTION("no certificate anywhere") {
+        const auto e = errorFor(errorsOf(noTls), "hosts[0].certificate");
+        CHECK(e.line == 3);
+        CHECK_THAT(e.message, Catch::Contains("auth.allow_plaintext = false"));
+        CHECK_FALSE(errorsOf(noTls + "[auth]\nallow_plaintext = true\n").empty());  // s2s still on
+    }
+    SECTION("no certificate is fine when nothing uses TLS") {
+        const Config c = load("listeners = [{type = \"c2s\"}]\n" + noTls +
+                              "[auth]\nallow_plaintext = true\n[s2s]\nenabled = false\n");
+        CHECK_FALSE(c.hosts[0].certificate.has_value());
+        // ... but not with a direct TLS listener.
+        const auto e =
+            errorFor(errorsOf(noTls + "[auth]\nallow_plaintext = true\n[s2s]\nenabled = false\n"),
+                     "hosts[0].certificate");
+        CHECK_THAT(e.message, Catch::Contains("direct TLS"));
+    }
+}
+
+TEST_CASE("rules across keys", "[conf]") {
+    SECTION("the pre-auth stanza limit may not exceed the general one") {
+        const auto e = errorFor(
+            errorsOf(kMinimal + "[limits]\nmax_stanza_bytes = 20000\nmax_stanza_bytes_preauth = "
+                                "30000\n"),
+            "limits.max_stanza_bytes_preauth");
+        CHECK(e.line == 10);
+        CHECK(e.message == "must not exceed limits.max_stanza_bytes (20000)");
+        // Against the default maximum too.
+        errorFor(errorsOf(kMinimal + "[limits]\nmax_stanza_bytes_preauth = 300000\n"),
+                 "limits.max_stanza_bytes_preauth");
+    }
+    SECTION("dialback without certificate needs dialback") {
+        const auto e =
+            errorFor(errorsOf(kMinimal + "[s2s]\ndialback = false\ndialback_without_certificate = "
+                                         "true\n"),
+                     "s2s.dialback_without_certificate");
+        CHECK(e.line == 10);
+    }
+    SECTION("a short dialback secret") {
+        CHECK(errorFor(errorsOf(kMinimal + "[s2s]\ndialback_secret = \"short\"\n"),
+                       "s2s.dialback_secret")
+                  .message == "must be at least 16 bytes long");
+    }
+    SECTION("extdisco password and secret together") {
+        const auto e = errorFor(
+            errorsOf(kMinimal + "[[modules.extdisco.services]]\ntype = \"turn\"\n"
+                                "host = \"t.example\"\npassword = \"p\"\nsecret = \"s\"\n"),
+            "modules.extdisco.services[0].secret");
+        CHECK(e.line == 12);
+    }
+    SECTION("auth.mechanisms may not be empty") {
+        CHECK(
+            errorFor(errorsOf(kMinimal + "[auth]\nmechanisms = []\n"), "auth.mechanisms").message ==
+            "must not be empty");
+    }
+    SECTION("route keys with dots must be quoted") {
+        const auto e = errorFor(errorsOf(kMinimal + "[s2s.routes]\nexample.net = \"h:5269\"\n"),
+                                "s2s.routes.example");
+        CHECK_THAT(e.message, Catch::Contains("quotes"));
+    }
+}
+
+TEST_CASE("loadConfigFile reads a file and names it in errors", "[conf]") {
+    namespace fs = std::filesystem;
+    const fs::path dir = fs::temp_directory_path();
+    const fs::path path = dir / ("corvid_conf_test_" + std::to_string(::getpid()) + ".toml");
+    {
+        std::ofstream out(path);
+        out << kMinimal << "[limits]\nmax_depht = 3\n";
+    }
+    auto result = loadConfigFile(path.string());
+    REQUIRE_FALSE(result.has_value());
+    REQUIRE(result.error().size() == 1);
+    CHECK(result.error()[0].format() == path.string() +
+                                            ":9:1: limits.max_depht: unknown key (did you mean "
+                                            "limits.max_depth?)");
+    {
+        std::ofstream out(path);
+        out << kMinimal;
+    }
+    auto ok = loadConfigFile(path.string());
+    REQUIRE(ok.has_value());
+    CHECK(ok->sourceName == path.string());
+    fs::remove(path);
+
+    auto missing = loadConfigFile((dir / "corvid_no_such_file.toml").string());
+    REQUIRE_FALSE(missing.has_value());
+    REQUIRE(missing.error().size() == 1);
+    CHECK(missing.error()[0].line == 0);
+    CHECK(missing.error()[0].format() ==
+          (dir / "corvid_no_such_file.toml").string() + ": cannot read: No such file or directory");
+}
