@@ -30,7 +30,7 @@ using Node = std::variant<Element, std::string>;
 /// A namespace-aware XML element tree. Plain data: parsing and serialising live in
 /// StreamParser and serializer.h. Names and text are stored decoded (no entities).
 class Element {
-public:
+  public:
     Element() = default;
     Element(std::string name, std::string ns) : name_(std::move(name)), ns_(std::move(ns)) {}
 
@@ -38,9 +38,7 @@ public:
     const std::string& ns() const { return ns_; }
     void setName(std::string name) { name_ = std::move(name); }
     void setNs(std::string ns) { ns_ = std::move(ns); }
-    bool is(std::string_view name, std::string_view ns) const {
-        return name_ == name && ns_ == ns;
-    }
+    bool is(std::string_view name, std::string_view ns) const { return name_ == name && ns_ == ns; }
 
     // --- attributes (unqualified unless a namespace is given) ---
     const std::vector<Attribute>& attributes() const { return attrs_; }
@@ -87,7 +85,7 @@ public:
 
     bool operator==(const Element&) const = default;
 
-private:
+  private:
     std::string name_;
     std::string ns_;
     std::vector<Attribute> attrs_;

@@ -7,11 +7,20 @@ void escapeText(std::string_view text, std::string& out) {
     for (std::size_t i = 0; i < text.size(); ++i) {
         const char* rep = nullptr;
         switch (text[i]) {
-            case '&': rep = "&amp;"; break;
-            case '<': rep = "&lt;"; break;
-            case '>': rep = "&gt;"; break;
-            case '\r': rep = "&#13;"; break;  // would be normalised to LF by a parser
-            default: continue;
+            case '&':
+                rep = "&amp;";
+                break;
+            case '<':
+                rep = "&lt;";
+                break;
+            case '>':
+                rep = "&gt;";
+                break;
+            case '\r':
+                rep = "&#13;";
+                break;  // would be normalised to LF by a parser
+            default:
+                continue;
         }
         out.append(text, start, i - start);
         out.append(rep);
@@ -25,16 +34,33 @@ void escapeAttr(std::string_view value, std::string& out) {
     for (std::size_t i = 0; i < value.size(); ++i) {
         const char* rep = nullptr;
         switch (value[i]) {
-            case '&': rep = "&amp;"; break;
-            case '<': rep = "&lt;"; break;
-            case '>': rep = "&gt;"; break;
-            case '\'': rep = "&apos;"; break;
-            case '"': rep = "&quot;"; break;
+            case '&':
+                rep = "&amp;";
+                break;
+            case '<':
+                rep = "&lt;";
+                break;
+            case '>':
+                rep = "&gt;";
+                break;
+            case '\'':
+                rep = "&apos;";
+                break;
+            case '"':
+                rep = "&quot;";
+                break;
             // Attribute-value normalisation turns literal whitespace into spaces.
-            case '\t': rep = "&#9;"; break;
-            case '\n': rep = "&#10;"; break;
-            case '\r': rep = "&#13;"; break;
-            default: continue;
+            case '\t':
+                rep = "&#9;";
+                break;
+            case '\n':
+                rep = "&#10;";
+                break;
+            case '\r':
+                rep = "&#13;";
+                break;
+            default:
+                continue;
         }
         out.append(value, start, i - start);
         out.append(rep);

@@ -13,7 +13,9 @@ namespace {
 
 constexpr char kNsSeparator = ' ';  // never part of a namespace URI or a name
 
-XML_Parser asExpat(void* p) { return static_cast<XML_Parser>(p); }
+XML_Parser asExpat(void* p) {
+    return static_cast<XML_Parser>(p);
+}
 
 /// Splits expat's "uri name" into namespace and local name.
 void splitName(const char* expatName, std::string& ns, std::string& local) {
@@ -91,8 +93,8 @@ struct StreamParser::Callbacks {
             return;
         }
         if (p.depth_ > p.limits_.maxDepth) {
-            p.fail(ParseErrorKind::TooDeep, "elements nested deeper than " +
-                                                std::to_string(p.limits_.maxDepth));
+            p.fail(ParseErrorKind::TooDeep,
+                   "elements nested deeper than " + std::to_string(p.limits_.maxDepth));
             return;
         }
         if (attCount > p.limits_.maxAttributes) {
@@ -204,7 +206,9 @@ StreamParser::StreamParser(StreamHandler& handler, StreamLimits limits)
     createParser();
 }
 
-StreamParser::~StreamParser() { destroyParser(); }
+StreamParser::~StreamParser() {
+    destroyParser();
+}
 
 void StreamParser::createParser() {
     // Forcing UTF-8 makes expat reject anything else; xmlDecl() names a declared other encoding.

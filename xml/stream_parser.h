@@ -51,7 +51,7 @@ struct StreamHeader {
 /// Receives the events of a StreamParser. A handler may call StreamParser::restart() or stop()
 /// from inside any of these.
 class StreamHandler {
-public:
+  public:
     virtual ~StreamHandler() = default;
     virtual void onStreamStart(StreamHeader&& header) = 0;
     /// A complete child of the stream root.
@@ -66,7 +66,7 @@ public:
 /// size and reports the stream header, each child of the root as a complete tree, and the end.
 /// Refuses everything RFC 6120 §11 rules out and enforces StreamLimits while parsing.
 class StreamParser {
-public:
+  public:
     StreamParser(StreamHandler& handler, StreamLimits limits = {});
     ~StreamParser();
     StreamParser(const StreamParser&) = delete;
@@ -92,7 +92,7 @@ public:
     /// Bytes fed since the current stanza began (what counts towards maxStanzaBytes).
     std::size_t pendingBytes() const;
 
-private:
+  private:
     struct Callbacks;
     friend struct Callbacks;
 
@@ -108,12 +108,12 @@ private:
     bool stopped_ = false;
     bool inFeed_ = false;
     bool restartPending_ = false;
-    std::size_t depth_ = 0;           // 1 inside the stream root
-    std::uint64_t fed_ = 0;           // bytes fed to this parser
-    std::uint64_t boundary_ = 0;      // byte offset where the current stanza began
-    std::vector<Element*> open_;      // path from the stanza being built to the open element
-    Element stanza_;                  // the stanza being built
-    std::string rootDefaultNs_;       // xmlns declared while opening the root
+    std::size_t depth_ = 0;       // 1 inside the stream root
+    std::uint64_t fed_ = 0;       // bytes fed to this parser
+    std::uint64_t boundary_ = 0;  // byte offset where the current stanza began
+    std::vector<Element*> open_;  // path from the stanza being built to the open element
+    Element stanza_;              // the stanza being built
+    std::string rootDefaultNs_;   // xmlns declared while opening the root
 };
 
 }  // namespace corvid::xml

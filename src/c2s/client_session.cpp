@@ -1,0 +1,622 @@
+#include "c2s/client_session.h"
+
+#include "c2s/auth_throttle.h"
+#include "net/tls_context.h"
+#include "sasl/base64.h"
+#include "stanza/ns.h"
+#include "util/log.h"
+#include "util/random.h"
+#include "xml/serializer.h"
+
+namespace corvid::c2s {
+
+using stanza::Jid;
+using stanza::StanzaCondition;
+using stanza::StreamCondition;
+namespace ns = stanza::ns;
+
+// XEP-0440 SASL channel-binding type capability.
+constexpr std::string_view kSaslCb = "urn:xmpp:sasl-cb:0";
+
+std::string_view toString(ClientSession::State state) {
+    switch (state) {
+        case ClientSession::State::Connected:
+            return "connected";
+        case ClientSession::State::Negotiating:
+            return "negotiating";
+        case ClientSession::State::TlsHandshake:
+            return "tls-handshake";
+        case ClientSession::State::Authenticating:
+            return "authenticating";
+        case ClientSession::State::AwaitingBind:
+            return "awaiting-bind";
+        case ClientSession::State::Established:
+            return "established";
+        case ClientSession::State::Closed:
+            return "closed";
+    }
+    return "?";
+}
+
+namespace {
+
+stream::XmppStream::Options streamOptions(const C2sSettings& s) {
+    stream::XmppStream::Options o;
+    o.limits = s.preAuthLimits;
+    o.maxOutputBytes = s.maxOutputBytes;
+    o.contentNs = std::string(ns::kClient);
+    o.idleTimeoutSeconds = 0;  // the auth timer covers the time before authentication
+    return o;
+}
+
+xml::Element saslElement(std::string name, std::string_view data) {
+    xml::Element e(std::move(name), std::string(ns::kSasl));
+    e.addText(sasl::encodeSaslData(data));
+    return e;
+}
+
+bool validMessageType(std::string_view t) {
+    return t.empty() || t == "normal" || t == "chat" || t == "groupchat" || t == "headline" ||
+           t == "error";
+}
+
+bool validPresenceType(std::string_view t) {
+    return t.empty() || t == "unavailable" || t == "subscribe" || t == "subscribed" ||
+           t == "unsubscribe" || t == "unsubscribed" || t == "probe" || t == "error";
+}
+
+xml::Element iqResult(const xml::Element& request) {
+    xml::Element result("iq", std::string(ns::kClient));
+    result.setAttr("type", "result");
+    result.setAttr("id", std::string(request.attr("id")));
+    return result;
+}
+
+}  // namespace
+
+ClientSession::ClientSession(C2sServer& server, router::SessionId id, evutil_socket_t fd,
+                             std::string peerAddress, bool directTls)
+    : server_(server),
+      id_(id),
+      stream_(server.base(), fd, std::move(peerAddress), *this, streamOptions(server.c2sSettings()),
+              directTls ? server.tls().newServerSsl() : nullptr) {
+    startAuthTimer();
+}
+
+ClientSession::~ClientSession() = default;
+
+void ClientSession::transitionTo(State next) {
+    log::trace("c2s {} {}: {} -> {}", id_, stream_.peerAddress(), toString(state_), toString(next));
+    state_ = next;
+}
+
+void ClientSession::startAuthTimer() {
+    const int seconds = server_.c2sSettings().authTimeoutSeconds;
+    if (seconds <= 0) {
+        return;
+    }
+    authTimer_.reset(evtimer_new(
+        server_.base(),
+        [](evutil_socket_t, short, void* arg) {
+            auto* self = static_cast<ClientSession*>(arg);
+            if (self->state_ != State::Established) {
+                self->closeWithError(StreamCondition::ConnectionTimeout,
+                                     "authentication took too long");
+            }
+        },
+        this));
+    timeval tv{seconds, 0};
+    evtimer_add(authTimer_.get(), &tv);
+}
+
+// --- stream events ---
+
+void ClientSession::onStreamHeader(xml::StreamHeader&& header) {
+    if (state_ != State::Connected) {
+        closeWithError(StreamCondition::BadFormat, "unexpected stream header");
+        return;
+    }
+    const std::string_view to = header.attr("to");
+    auto domain = stanza::prepDomainpart(to);
+    const bool known = domain && server_.router().isLocalDomain(*domain);
+    std::string from;
+    if (auto peer = Jid::parse(header.attr("from")); peer && !header.attr("from").empty()) {
+        from = peer->full();
+    }
+    streamId_ = util::randomId(16);
+    // RFC 6120 §4.7.1: our header answers with our own domain as 'from' when we know it.
+    stream_.sendRaw(stream::makeStreamHeader(ns::kClient, known ? std::string_view(*domain) : "",
+                                             from, streamId_, "en"));
+    stream_.markHeaderSent();
+
+    if (header.defaultNs != ns::kClient) {
+        closeWithError(StreamCondition::InvalidNamespace,
+                       "the content namespace must be jabber:client");
+        return;
+    }
+    if (to.empty()) {
+        closeWithError(StreamCondition::ImproperAddressing, "the stream header needs a 'to'");
+        return;
+    }
+    if (!known) {
+        closeWithError(StreamCondition::HostUnknown, "this server does not serve that domain");
+        return;
+    }
+    if (!domain_.empty() && domain_ != *domain) {
+        closeWithError(StreamCondition::HostUnknown, "the domain changed on a stream restart");
+        return;
+    }
+    // RFC 6120 §4.7.5: without version='1.0' there are no stream features to offer.
+    const std::string_view version = header.attr("version");
+    if (version.empty() || version.front() < '1') {
+        closeWithError(StreamCondition::UnsupportedVersion, "XMPP 1.0 streams only");
+        return;
+    }
+    domain_ = *domain;
+    sendFeatures();
+    transitionTo(authenticated_ ? State::AwaitingBind : State::Negotiating);
+}
+
+void ClientSession::sendFeatures() {
+    xml::Element features("features", std::string(xml::kStreamNs));
+    const C2sSettings& settings = server_.c2sSettings();
+    if (authenticated_) {
+        features.addChild("bind", ns::kBind);
+        // RFC 6121 §B: legacy session establishment, optional since RFC 6121.
+        features.addChild("session", ns::kSession).addChild("optional");
+        for (auto& extra : server_.postAuthFeatures()) {
+            features.addChild(std::move(extra));
+        }
+    } else {
+        const bool tls = stream_.encrypted();
+        if (!tls) {
+            xml::Element& starttls = features.addChild("starttls", ns::kTls);
+            if (!settings.allowPlaintext) {
+                starttls.addChild("required");
+            }
+        }
+        if (tls || settings.allowPlaintext) {
+            const sasl::ChannelBindings bindings = channelBindings();
+            offeredMechanisms_ = sasl::mechanismsToOffer(settings.mechanisms, tls, bindings);
+            xml::Element& mechs = features.addChild("mechanisms", ns::kSasl);
+            for (const auto& m : offeredMechanisms_) {
+                mechs.addTextChild("mechanism", m);
+            }
+            // XEP-0440: which channel-binding types -PLUS may use here.
+            auto types = sasl::channelBindingTypes(bindings);
+            if (!types.empty()) {
+                xml::Element& cb = features.addChild("sasl-channel-binding", kSaslCb);
+                for (const auto& t : types) {
+                    cb.addChild("channel-binding").setAttr("type", t);
+                }
+            }
+        }
+    }
+    stream_.send(features);
+}
+
+void ClientSession::onStanza(xml::Element&& element) {
+    switch (state_) {
+        case State::Established:
+            handleStanza(std::move(element));
+            return;
+        case State::Connected:
+        case State::Closed:
+        case State::TlsHandshake:
+            return;  // nothing may arrive here; the parser has been restarted or stopped
+        default:
+            handleNegotiation(std::move(element));
+            return;
+    }
+}
+
+void ClientSession::onStreamEnd() {
+    log::debug("c2s {}: client closed the stream", id_);
+}
+
+void ClientSession::onParseError(const xml::ParseError& error) {
+    log::info("c2s {} {}: XML error: {}", id_, stream_.peerAddress(), error.detail);
+}
+
+void ClientSession::onTlsReady() {
+    log::debug("c2s {}: TLS {} established", id_, SSL_get_version(stream_.ssl()));
+    if (state_ == State::TlsHandshake) {
+        transitionTo(State::Connected);
+    }
+}
+
+void ClientSession::onIdleTimeout() {
+    closeWithError(StreamCondition::ConnectionTimeout, "no data for too long");
+}
+
+void ClientSession::onClosed() {
+    unbind();
+    transitionTo(State::Closed);
+    authTimer_.reset();
+    server_.sessionFinished(id_);
+}
+
+void ClientSession::closeWithError(StreamCondition condition, std::string_view text) {
+    log::debug("c2s {}: closing with <{}/>: {}", id_, stanza::toString(condition), text);
+    stream_.closeWithError(condition, text);
+}
+
+void ClientSession::terminate(StreamCondition condition, std::string_view text) {
+    closeWithError(condition, text);
+    unbind();  // at once, so that the resource is free for the session that replaces us
+}
+
+void ClientSession::deliver(const xml::Element& stanza) {
+    stream_.send(stanza);
+}
+
+// --- negotiation ---
+
+void ClientSession::handleNegotiation(xml::Element&& element) {
+    const std::string& name = element.name();
+    const std::string& elementNs = element.ns();
+    const bool tls = stream_.encrypted();
+    const C2sSettings& settings = server_.c2sSettings();
+
+    if (elementNs == ns::kTls && name == "starttls") {
+        if (tls || authenticated_ || state_ != State::Negotiating) {
+            stream_.send(xml::Element("failure", std::string(ns::kTls)));
+            stream_.close();
+            return;
+        }
+        handleStartTls();
+        return;
+    }
+    if (!tls && !settings.allowPlaintext) {
+        // RFC 6120 §5.3.1: TLS is mandatory-to-negotiate here.
+        if (elementNs == ns::kSasl && name == "auth") {
+            saslFailure(sasl::Failure::EncryptionRequired);
+            return;
+        }
+        closeWithError(StreamCondition::PolicyViolation,
+                       "encryption-required: negotiate STARTTLS first");
+        return;
+    }
+    if (elementNs == ns::kSasl && !authenticated_) {
+        if (name == "auth") {
+            handleAuth(element);
+        } else if (name == "response") {
+            handleSaslResponse(element);
+        } else if (name == "abort") {
+            saslFailure(sasl::Failure::Aborted);
+        } else {
+            saslFailure(sasl::Failure::MalformedRequest);
+        }
+        return;
+    }
+    if (state_ == State::AwaitingBind && elementNs == ns::kClient && name == "iq") {
+        const xml::Element* bind = element.findChild("bind", ns::kBind);
+        if (bind != nullptr && element.attr("type") == "set") {
+            handleBind(element);
+            return;
+        }
+    }
+    // RFC 6120 §7.1 / §6.4.?: no stanzas before authentication and binding.
+    closeWithError(StreamCondition::NotAuthorized,
+                   authenticated_ ? "bind a resource first" : "authenticate first");
+}
+
+void ClientSession::handleStartTls() {
+    stream_.send(xml::Element("proceed", std::string(ns::kTls)));
+    transitionTo(State::TlsHandshake);
+    stream_.startTls(server_.tls().newServerSsl());
+}
+
+sasl::ChannelBindings ClientSession::channelBindings() const {
+    sasl::ChannelBindings b;
+    if (SSL* ssl = stream_.ssl(); ssl != nullptr && stream_.encrypted()) {
+        b.tlsExporter = net::TlsContexts::tlsExporter(ssl);
+        b.tlsServerEndPoint = net::TlsContexts::tlsServerEndPoint(ssl);
+        b.tlsUnique = net::TlsContexts::tlsUnique(ssl);
+    }
+    return b;
+}
+
+void ClientSession::handleAuth(const xml::Element& auth) {
+    if (state_ == State::Authenticating) {
+        saslFailure(sasl::Failure::MalformedRequest, "an exchange is already running");
+        return;
+    }
+    if (server_.authThrottle().ipBlocked(stream_.peerAddress())) {
+        saslFailure(sasl::Failure::TemporaryAuthFailure,
+                    "too many failed attempts from your address; try again later");
+        return;
+    }
+    const std::string mechanismName(auth.attr("mechanism"));
+    const C2sSettings& settings = server_.c2sSettings();
+    sasl::MechanismOptions options;
+    options.bindings = channelBindings();
+    options.offered = offeredMechanisms_;
+    options.offeredChannelBindings = sasl::channelBindingTypes(options.bindings);
+    options.fakeSaltSecret = settings.fakeSaltSecret;
+    options.fakeIterations = settings.scramIterations;
+    options.prepUsername = [](std::string_view name) -> std::optional<std::string> {
+        auto prepped = stanza::prepLocalpart(name);
+        return prepped ? std::optional<std::string>(std::move(*prepped)) : std::nullopt;
+    };
+    options.prepPassword = [](std::string_view password) -> std::optional<std::string> {
+        auto prepped = stanza::prepOpaqueString(password);
+        return prepped ? std::optional<std::string>(std::move(*prepped)) : std::nullopt;
+    };
+    mechanism_ = sasl::makeMechanism(mechanismName, options);
+    if (!mechanism_) {
+        saslFailure(sasl::Failure::InvalidMechanism);
+        return;
+    }
+    // RFC 6120 §6.4.2: no text = no initial response; "=" = an empty one.
+    const std::string text = auth.text();
+    std::optional<std::string> initial;
+    if (!text.empty()) {
+        initial = sasl::decodeSaslData(text);
+        if (!initial) {
+            saslFailure(sasl::Failure::IncorrectEncoding);
+            return;
+        }
+    }
+    transitionTo(State::Authenticating);
+    handleSaslStep(
+        mechanism_->start(initial ? std::optional<std::string_view>(*initial) : std::nullopt));
+}
+
+void ClientSession::handleSaslResponse(const xml::Element& response) {
+    if (state_ != State::Authenticating || !mechanism_ || awaitingCredentials_) {
+        saslFailure(sasl::Failure::MalformedRequest, "no challenge is pending");
+        return;
+    }
+    auto data = sasl::decodeSaslData(response.text());
+    if (!data) {
+        saslFailure(sasl::Failure::IncorrectEncoding);
+        return;
+    }
+    handleSaslStep(mechanism_->respond(*data));
+}
+
+void ClientSession::handleSaslStep(sasl::Step step) {
+    using Kind = sasl::Step::Kind;
+    switch (step.kind) {
+        case Kind::Challenge:
+            stream_.send(saslElement("challenge", step.data));
+            return;
+        case Kind::NeedCredentials: {
+            auto user = stanza::prepLocalpart(step.username);
+            saslUser_ = user ? *user : step.username;
+            if (!user || server_.authThrottle().accountBlocked(saslUser_ + "@" + domain_)) {
+                // Invalid names and throttled accounts take the unknown-user path: the client
+                // sees the same exchange and the same failure as for a wrong password.
+                handleSaslStep(mechanism_->provideCredentials(std::nullopt));
+                return;
+            }
+            awaitingCredentials_ = true;
+            C2sServer& server = server_;
+            const router::SessionId id = id_;
+            server_.lookupCredentials(*user, domain_, [&server, id](CredentialsResult result) {
+                if (ClientSession* self = server.findSession(id)) {
+                    self->onCredentials(std::move(result));
+                }
+            });
+            return;
+        }
+        case Kind::Success: {
+            auto user = stanza::prepLocalpart(step.username);
+            auto bare = user ? Jid::make(*user, domain_, "") : std::unexpected(user.error());
+            if (!bare) {
+                saslFailure(sasl::Failure::NotAuthorized);
+                return;
+            }
+            if (!step.authzid.empty()) {
+                // RFC 6120 §6.3.8: we only let a user act as themselves.
+                auto authz = Jid::parse(step.authzid);
+                if (!authz || *authz != *bare) {
+                    saslFailure(sasl::Failure::InvalidAuthzid);
+                    return;
+                }
+            }
+            if (step.data.empty()) {
+                stream_.send(xml::Element("success", std::string(ns::kSasl)));
+            } else {
+                stream_.send(saslElement("success", step.data));
+            }
+            log::info("c2s {} {}: authenticated as {}@{} ({})", id_, stream_.peerAddress(), *user,
+                      domain_, mechanism_->name());
+            authenticated_ = true;
+            username_ = *user;
+            mechanism_.reset();
+            stream_.setLimits(server_.c2sSettings().limits);
+            stream_.restartStream();
+            transitionTo(State::Connected);
+            return;
+        }
+        case Kind::Failure:
+            saslFailure(step.failure, {});
+            return;
+    }
+}
+
+void ClientSession::onCredentials(CredentialsResult result) {
+    if (!awaitingCredentials_ || !mechanism_ || state_ != State::Authenticating) {
+        return;  // the client gave up meanwhile
+    }
+    awaitingCredentials_ = false;
+    if (!result) {
+        // RFC 6120 §6.5.12: the database is away; the client may retry later.
+        saslFailure(sasl::Failure::TemporaryAuthFailure, "account database unavailable");
+        return;
+    }
+    handleSaslStep(mechanism_->provideCredentials(std::move(*result)));
+}
+
+void ClientSession::saslFailure(sasl::Failure failure, std::string_view text) {
+    xml::Element e("failure", std::string(ns::kSasl));
+    e.addChild(std::string(sasl::toString(failure)));
+    if (!text.empty()) {
+        e.addTextChild("text", text);
+    }
+    stream_.send(e);
+    if (failure == sasl::Failure::NotAuthorized || failure == sasl::Failure::InvalidAuthzid) {
+        server_.authThrottle().recordFailure(stream_.peerAddress(),
+                                             saslUser_.empty() ? "" : saslUser_ + "@" + domain_);
+        log::info("c2s {} {}: authentication failed for '{}'", id_, stream_.peerAddress(),
+                  saslUser_);
+    }
+    mechanism_.reset();
+    awaitingCredentials_ = false;
+    saslUser_.clear();
+    if (state_ == State::Authenticating) {
+        transitionTo(State::Negotiating);
+    }
+}
+
+// --- resource binding (RFC 6120 §7) ---
+
+void ClientSession::handleBind(const xml::Element& iq) {
+    auto reply = [&](StanzaCondition condition, std::string_view text) {
+        xml::Element error = stanza::makeStanzaError(iq, condition, text);
+        error.removeAttr("from");
+        stream_.send(error);
+    };
+    const xml::Element* bind = iq.findChild("bind", ns::kBind);
+    std::string requested = bind->childText("resource");
+    std::string resource;
+    if (requested.empty()) {
+        resource = util::randomId(12);
+    } else {
+        auto prepped = stanza::prepResourcepart(requested);
+        if (!prepped) {
+            reply(StanzaCondition::BadRequest, prepped.error().reason);
+            return;
+        }
+        resource = std::move(*prepped);
+    }
+    auto full = Jid::make(username_, domain_, resource);
+    if (!full) {
+        reply(StanzaCondition::BadRequest, full.error().reason);
+        return;
+    }
+    router::SessionRegistry& registry = server_.router().sessions();
+    if (router::LocalSession* existing = registry.find(*full)) {
+        switch (server_.c2sSettings().conflictPolicy) {
+            case ConflictPolicy::Replace:
+                existing->terminate(StreamCondition::Conflict, "replaced by a new connection");
+                break;
+            case ConflictPolicy::Reject:
+                reply(StanzaCondition::Conflict, "this resource is in use");
+                return;
+            case ConflictPolicy::Rename:
+                full = Jid::make(username_, domain_, resource + "." + util::randomId(6));
+                if (!full) {
+                    reply(StanzaCondition::BadRequest, full.error().reason);
+                    return;
+                }
+                break;
+        }
+    }
+    jid_ = std::move(*full);
+    registry.add(*this);
+    registered_ = true;
+    transitionTo(State::Established);
+    authTimer_.reset();
+    stream_.setIdleTimeout(server_.c2sSettings().idleTimeoutSeconds);
+
+    xml::Element result = iqResult(iq);
+    result.addChild("bind", ns::kBind).addTextChild("jid", jid_->full());
+    stream_.send(result);
+    log::info("c2s {} {}: bound {}", id_, stream_.peerAddress(), jid_->full());
+    server_.router().hooks().fireSession(router::SessionEvent::Bound, *this);
+}
+
+void ClientSession::unbind() {
+    if (!registered_) {
+        return;
+    }
+    registered_ = false;
+    router::Router& router = server_.router();
+    if (available) {
+        // RFC 6121 §4.6.1 / §4.5.3: the server sends unavailable presence on the client's behalf,
+        // however the connection ended.
+        xml::Element presence("presence", std::string(ns::kClient));
+        presence.setAttr("type", "unavailable");
+        presence.setAttr("from", jid_->full());
+        router.route(std::move(presence), this);
+    }
+    router.hooks().fireSession(router::SessionEvent::Unavailable, *this);
+    router.sessions().remove(*this);
+    router.hooks().fireSession(router::SessionEvent::Closed, *this);
+}
+
+// --- stanzas ---
+
+bool ClientSession::checkStanza(xml::Element& stanza) {
+    auto badRequest = [&](std::string_view text) {
+        xml::Element error = stanza::makeStanzaError(stanza, StanzaCondition::BadRequest, text);
+        error.removeAttr("from");
+        stream_.send(error);
+        return false;
+    };
+    // RFC 6120 §8.1.2.1: the server stamps the full JID; a client may only give its own.
+    if (const std::string* from = stanza.findAttr("from")) {
+        auto claimed = Jid::parse(*from);
+        if (!claimed || (*claimed != *jid_ && *claimed != jid_->bare())) {
+            closeWithError(StreamCondition::InvalidFrom, "'from' is not your JID");
+            return false;
+        }
+    }
+    stanza.setAttr("from", jid_->full());
+    const std::string_view type = stanza.attr("type");
+    const std::string& name = stanza.name();
+    if (name == "iq") {
+        // RFC 6120 §8.2.3: id and type are required; get/set carry exactly one payload.
+        if (stanza.attr("id").empty()) {
+            return badRequest("iq needs an id");
+        }
+        if (type == "get" || type == "set") {
+            if (stanza.childElements().size() != 1) {
+                return badRequest("iq get/set needs exactly one payload");
+            }
+        } else if (type != "result" && type != "error") {
+            return badRequest("invalid iq type");
+        }
+    } else if (name == "message") {
+        if (!validMessageType(type)) {
+            return badRequest("invalid message type");
+        }
+    } else if (!validPresenceType(type)) {
+        return badRequest("invalid presence type");
+    }
+    return true;
+}
+
+void ClientSession::handleStanza(xml::Element&& stanza) {
+    const std::string& name = stanza.name();
+    const bool isStanza =
+        stanza.ns() == ns::kClient && (name == "message" || name == "presence" || name == "iq");
+    if (!isStanza) {
+        if (!server_.handleNonza(*this, stanza)) {
+            closeWithError(StreamCondition::UnsupportedStanzaType, name);
+        }
+        return;
+    }
+    if (!checkStanza(stanza)) {
+        return;
+    }
+    if (name == "iq" && !stanza.hasAttr("to")) {
+        if (stanza.findChild("session", ns::kSession) != nullptr && stanza.attr("type") == "set") {
+            stream_.send(iqResult(stanza));  // RFC 6121 §B: legacy session, nothing to do
+            return;
+        }
+        if (stanza.findChild("bind", ns::kBind) != nullptr) {
+            xml::Element error =
+                stanza::makeStanzaError(stanza, StanzaCondition::NotAllowed, "already bound");
+            error.removeAttr("from");
+            stream_.send(error);
+            return;
+        }
+    }
+    server_.router().route(std::move(stanza), this);
+}
+
+}  // namespace corvid::c2s

@@ -1,0 +1,146 @@
+#pragma once
+
+#include <event2/event.h>
+
+#include <expected>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "router/router.h"
+#include "sasl/mechanism.h"
+#include "stream/xmpp_stream.h"
+#include "util/c_handles.h"
+
+namespace corvid::net {
+class TlsContexts;
+}
+
+namespace corvid::c2s {
+
+class AuthThrottle;
+class ClientSession;
+
+enum class ConflictPolicy { Replace, Reject, Rename };
+
+/// The c2s settings taken from the config.
+struct C2sSettings {
+    xml::StreamLimits preAuthLimits{16 * 1024, 16, 32};
+    xml::StreamLimits limits;
+    std::size_t maxOutputBytes = 1024 * 1024;
+    int authTimeoutSeconds = 60;
+    int idleTimeoutSeconds = 900;
+    bool allowPlaintext = false;
+    std::vector<std::string> mechanisms;
+    int scramIterations = 4096;
+    std::string fakeSaltSecret;
+    ConflictPolicy conflictPolicy = ConflictPolicy::Replace;
+};
+
+enum class LookupError { Unavailable };
+using CredentialsResult = std::expected<std::optional<sasl::Credentials>, LookupError>;
+
+/// What a client session needs from the server around it.
+class C2sServer {
+  public:
+    virtual event_base* base() = 0;
+    virtual router::Router& router() = 0;
+    virtual const net::TlsContexts& tls() = 0;
+    virtual const C2sSettings& c2sSettings() = 0;
+    virtual AuthThrottle& authThrottle() = 0;
+    /// Looks up the stored keys of `username@domain` (normalised); the callback runs later from
+    /// the loop.
+    virtual void lookupCredentials(const std::string& username, const std::string& domain,
+                                   std::function<void(CredentialsResult)> done) = 0;
+    /// Extra stream features after authentication (stream management, CSI, roster versioning).
+    virtual std::vector<xml::Element> postAuthFeatures() = 0;
+    /// Handles a top-level element that is not a stanza (XEP-0198 <r/>, XEP-0352 <active/>...),
+    /// returning false if nobody knows it.
+    virtual bool handleNonza(router::LocalSession& session, const xml::Element& element) = 0;
+    /// Sessions are destroyed by the server from the loop, never inside their own callbacks.
+    virtual void sessionFinished(router::SessionId id) = 0;
+    /// The session with this id, or nullptr once it is gone (for asynchronous callbacks).
+    virtual ClientSession* findSession(router::SessionId id) = 0;
+
+  protected:
+    ~C2sServer() = default;
+};
+
+/// One client connection (RFC 6120 §4-§7): stream negotiation (STARTTLS, SASL, resource
+/// binding), then stanzas between the client and the router.
+class ClientSession final : public router::LocalSession, private stream::XmppStream::Owner {
+  public:
+    enum class State {
+        Connected,       ///< waiting for the stream header
+        Negotiating,     ///< features sent, before authentication
+        TlsHandshake,    ///< <proceed/> sent, TLS handshake running
+        Authenticating,  ///< SASL exchange in progress
+        AwaitingBind,    ///< authenticated, waiting for resource binding
+        Established,     ///< bound: stanzas flow
+        Closed,          ///< the connection is gone
+    };
+
+    ClientSession(C2sServer& server, router::SessionId id, evutil_socket_t fd,
+                  std::string peerAddress, bool directTls);
+    ~ClientSession();
+
+    // router::LocalSession
+    router::SessionId id() const override { return id_; }
+    const stanza::Jid& jid() const override { return *jid_; }
+    void deliver(const xml::Element& stanza) override;
+    void terminate(stanza::StreamCondition condition, std::string_view text) override;
+
+    State state() const { return state_; }
+    const std::string& peerAddress() const { return stream_.peerAddress(); }
+    bool bound() const { return state_ == State::Established && jid_.has_value(); }
+    /// Sends a stream error and closes.
+    void closeWithError(stanza::StreamCondition condition, std::string_view text = {});
+
+  private:
+    // XmppStream::Owner
+    void onStreamHeader(xml::StreamHeader&& header) override;
+    void onStanza(xml::Element&& element) override;
+    void onStreamEnd() override;
+    void onParseError(const xml::ParseError& error) override;
+    void onTlsReady() override;
+    void onIdleTimeout() override;
+    void onClosed() override;
+
+    void transitionTo(State next);
+    void sendFeatures();
+    void handleNegotiation(xml::Element&& element);
+    void handleStartTls();
+    void handleAuth(const xml::Element& auth);
+    void handleSaslResponse(const xml::Element& response);
+    void handleSaslStep(sasl::Step step);
+    void onCredentials(CredentialsResult result);
+    void saslFailure(sasl::Failure failure, std::string_view text = {});
+    void handleBind(const xml::Element& iq);
+    void handleStanza(xml::Element&& stanza);
+    bool checkStanza(xml::Element& stanza);
+    void unbind();
+    sasl::ChannelBindings channelBindings() const;
+    void startAuthTimer();
+
+    C2sServer& server_;
+    router::SessionId id_;
+    stream::XmppStream stream_;
+    State state_ = State::Connected;
+    bool authenticated_ = false;
+    std::string domain_;  // the host this stream is for
+    std::string streamId_;
+    std::string username_;  // normalised localpart once authenticated
+    std::optional<stanza::Jid> jid_;
+    sasl::MechanismPtr mechanism_;
+    std::vector<std::string> offeredMechanisms_;
+    std::string saslUser_;  // authcid being tried, for the throttle
+    bool awaitingCredentials_ = false;
+    util::EventPtr authTimer_;
+    bool registered_ = false;  // in the router's registry
+};
+
+std::string_view toString(ClientSession::State state);
+
+}  // namespace corvid::c2s

@@ -1,0 +1,258 @@
+#include "router/router.h"
+
+#include <algorithm>
+#include <charconv>
+
+#include "stanza/ns.h"
+
+namespace corvid::router {
+
+using stanza::Jid;
+using stanza::StanzaCondition;
+
+namespace {
+
+bool isSubscriptionType(std::string_view type) {
+    return type == "subscribe" || type == "subscribed" || type == "unsubscribe" ||
+           type == "unsubscribed" || type == "probe";
+}
+
+bool isRequest(const xml::Element& iq) {
+    const std::string_view type = iq.attr("type");
+    return type == "get" || type == "set";
+}
+
+}  // namespace
+
+void Router::deliver(LocalSession& session, const xml::Element& stanza) {
+    ++stats_.delivered;
+    session.deliver(stanza);
+}
+
+void Router::bounce(const xml::Element& original, StanzaCondition condition,
+                    std::string_view text) {
+    if (stanza::isErrorStanza(original)) {
+        return;
+    }
+    const std::string_view name = original.name();
+    if (name != "message" && name != "presence" && name != "iq") {
+        return;
+    }
+    ++stats_.bounced;
+    xml::Element error = stanza::makeStanzaError(original, condition, text);
+    if (!error.hasAttr("from")) {
+        // A stanza without 'to' was for the sender's own account (RFC 6120 §10.3).
+        if (auto sender = Jid::parse(original.attr("from"))) {
+            error.setAttr("from", sender->bare().full());
+        }
+    }
+    route(std::move(error), nullptr);
+}
+
+void Router::route(xml::Element&& stanza, LocalSession* origin) {
+    ++stats_.routed;
+    auto from = Jid::parse(stanza.attr("from"));
+    if (!from) {
+        return;  // the stream layer stamps 'from'; an unparsable one cannot be answered
+    }
+    const std::string* toAttr = stanza.findAttr("to");
+    std::optional<Jid> to;
+    if (toAttr == nullptr) {
+        to = from->bare();  // RFC 6120 §10.3: no 'to' means the sender's account
+    } else {
+        auto parsed = Jid::parse(*toAttr);
+        if (!parsed) {
+            bounce(stanza, StanzaCondition::JidMalformed, parsed.error().reason);
+            return;
+        }
+        to = std::move(*parsed);
+    }
+
+    if (origin != nullptr) {
+        StanzaContext ctx{stanza, *from, *to, origin};
+        if (hooks_.fire(Event::OutboundFromLocal, ctx) == HookResult::Handled) {
+            return;
+        }
+        if (toAttr == nullptr && stanza.name() == "presence") {
+            broadcastPresence(stanza, *from, origin);
+            return;
+        }
+    }
+
+    if (!isLocalDomain(to->domain())) {
+        StanzaContext ctx{stanza, *from, *to, origin};
+        if (hooks_.fire(Event::ToRemote, ctx) == HookResult::Pass) {
+            bounce(stanza, StanzaCondition::RemoteServerNotFound);
+        }
+        return;
+    }
+    if (to->local().empty()) {
+        routeToHost(stanza, *from, *to, origin);
+    } else if (to->hasResource()) {
+        routeToFull(stanza, *from, *to, origin);
+    } else {
+        deliverToBare(stanza, *from, *to, origin);
+    }
+}
+
+void Router::handleIq(IqTarget target, xml::Element& iq, const Jid& from, const Jid& to,
+                      LocalSession* origin) {
+    if (!isRequest(iq)) {
+        return;  // results and errors for the server or an account are consumed here
+    }
+    const xml::Element* payload = iq.firstChildElement();
+    if (payload == nullptr) {
+        bounce(iq, StanzaCondition::BadRequest, "iq get/set needs a payload");
+        return;
+    }
+    if (const IqHandler* handler = hooks_.findIq(target, payload->ns(), payload->name())) {
+        (*handler)(iq, from, to, origin);
+        return;
+    }
+    bounce(iq, StanzaCondition::ServiceUnavailable);
+}
+
+void Router::routeToHost(xml::Element& stanza, const Jid& from, const Jid& to,
+                         LocalSession* origin) {
+    const std::string& name = stanza.name();
+    if (name == "iq") {
+        handleIq(IqTarget::Host, stanza, from, to, origin);
+        return;
+    }
+    StanzaContext ctx{stanza, from, to, origin};
+    if (name == "message") {
+        hooks_.fire(Event::MessageToHost, ctx);
+    } else if (name == "presence") {
+        hooks_.fire(Event::PresenceToHost, ctx);
+    }
+}
+
+void Router::routeToFull(xml::Element& stanza, const Jid& from, const Jid& to,
+                         LocalSession* origin) {
+    LocalSession* session = sessions_.find(to);
+    const std::string& name = stanza.name();
+    const std::string_view type = stanza.attr("type");
+    if (name == "iq") {
+        if (session != nullptr) {
+            deliver(*session, stanza);
+        } else if (isRequest(stanza)) {
+            bounce(stanza, StanzaCondition::ServiceUnavailable);
+        }
+        return;
+    }
+    if (name == "message") {
+        if (session != nullptr) {
+            StanzaContext ctx{stanza, from, to, origin};
+            if (hooks_.fire(Event::MessageToFull, ctx) == HookResult::Pass) {
+                deliver(*session, stanza);
+            }
+            return;
+        }
+        // RFC 6121 §8.5.3.2.1: no such resource.
+        if (type.empty() || type == "normal" || type == "chat") {
+            deliverToBare(stanza, from, to.bare(), origin);
+        } else if (type == "groupchat") {
+            bounce(stanza, StanzaCondition::ServiceUnavailable);
+        }
+        return;  // headline and error are silently dropped
+    }
+    if (name == "presence") {
+        if (isSubscriptionType(type)) {
+            deliverToBare(stanza, from, to.bare(), origin);  // RFC 6121 §3: bare JID semantics
+            return;
+        }
+        if (session != nullptr) {
+            StanzaContext ctx{stanza, from, to, origin};
+            if (hooks_.fire(Event::PresenceToFull, ctx) == HookResult::Pass) {
+                deliver(*session, stanza);
+            }
+        }
+        return;  // RFC 6121 §8.5.3.2.2: otherwise ignored
+    }
+}
+
+void Router::deliverToBare(xml::Element& stanza, const Jid& from, const Jid& to,
+                           LocalSession* origin) {
+    const std::string& name = stanza.name();
+    const std::string_view type = stanza.attr("type");
+    if (name == "iq") {
+        handleIq(IqTarget::Account, stanza, from, to, origin);
+        return;
+    }
+    StanzaContext ctx{stanza, from, to, origin};
+    if (name == "message") {
+        if (hooks_.fire(Event::MessageToBare, ctx) == HookResult::Handled) {
+            return;
+        }
+        if (type == "error") {
+            return;
+        }
+        if (type == "groupchat") {
+            bounce(stanza, StanzaCondition::ServiceUnavailable);
+            return;
+        }
+        // RFC 6121 §8.5.2.1.1: headline to every non-negative resource; chat and normal to the
+        // highest-priority ones.
+        auto targets =
+            type == "headline" ? sessions_.deliverable(to) : sessions_.highestPriority(to);
+        if (!targets.empty()) {
+            for (LocalSession* s : targets) {
+                deliver(*s, stanza);
+            }
+            return;
+        }
+        if (type == "headline") {
+            return;
+        }
+        if (hooks_.fire(Event::MessageOffline, ctx) == HookResult::Pass) {
+            bounce(stanza, StanzaCondition::ServiceUnavailable);
+        }
+        return;
+    }
+    if (name == "presence") {
+        if (hooks_.fire(Event::PresenceToBare, ctx) == HookResult::Handled) {
+            return;
+        }
+        if (type.empty() || type == "unavailable") {
+            // RFC 6121 §8.5.2.1.1: directed presence to every available resource.
+            for (LocalSession* s : sessions_.resources(to)) {
+                if (s->available) {
+                    deliver(*s, stanza);
+                }
+            }
+        }
+        return;
+    }
+}
+
+void Router::broadcastPresence(xml::Element& presence, const Jid& from, LocalSession* origin) {
+    StanzaContext ctx{presence, from, from.bare(), origin};
+    if (hooks_.fire(Event::PresenceBroadcast, ctx) == HookResult::Handled) {
+        return;
+    }
+    // Without the presence module: keep the session's state and reflect the presence to the
+    // account's own available resources (RFC 6121 §4.2.2, §4.4.2).
+    const std::string_view type = presence.attr("type");
+    if (type.empty()) {
+        int priority = 0;
+        if (const xml::Element* p = presence.findChild("priority")) {
+            const std::string text = p->text();
+            std::from_chars(text.data(), text.data() + text.size(), priority);
+        }
+        origin->priority = std::clamp(priority, -128, 127);
+        origin->available = true;
+        origin->lastPresence = presence;
+    } else if (type == "unavailable") {
+        origin->available = false;
+        origin->lastPresence.reset();
+    } else {
+        return;
+    }
+    for (LocalSession* s : sessions_.resources(from.bare())) {
+        if (s->available || s == origin) {
+            deliver(*s, presence);
+        }
+    }
+}
+
+}  // namespace corvid::router

@@ -1,0 +1,289 @@
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+
+#include <cstring>
+
+#include "stanza/ns.h"
+#include "storage/account_store.h"
+#include "storage/database.h"
+#include "util/log.h"
+#include "util/random.h"
+
+namespace corvid {
+
+namespace {
+
+c2s::C2sSettings makeC2sSettings(const conf::Config& config) {
+    c2s::C2sSettings s;
+    const auto& limits = config.limits;
+    s.limits = xml::StreamLimits{limits.maxStanzaBytes, limits.maxDepth, limits.maxAttributes};
+    s.preAuthLimits =
+        xml::StreamLimits{limits.maxStanzaBytesPreauth, std::min<std::size_t>(limits.maxDepth, 16),
+                          limits.maxAttributes};
+    s.maxOutputBytes = limits.outputBufferBytes;
+    s.authTimeoutSeconds = static_cast<int>(limits.authTimeout.count());
+    s.idleTimeoutSeconds = static_cast<int>(limits.idleTimeout.count());
+    s.allowPlaintext = config.auth.allowPlaintext;
+    s.mechanisms = config.auth.mechanisms;
+    s.scramIterations = config.auth.scramIterations;
+    switch (config.server.bindResourceConflict) {
+        case conf::ResourceConflict::Replace:
+            s.conflictPolicy = c2s::ConflictPolicy::Replace;
+            break;
+        case conf::ResourceConflict::Reject:
+            s.conflictPolicy = c2s::ConflictPolicy::Reject;
+            break;
+        case conf::ResourceConflict::Rename:
+            s.conflictPolicy = c2s::ConflictPolicy::Rename;
+            break;
+    }
+    return s;
+}
+
+net::TlsOptions makeTlsOptions(const conf::Config& config) {
+    net::TlsOptions o;
+    for (const auto& host : config.hosts) {
+        auto cert = host.certificate ? host.certificate : config.tls.certificate;
+        auto key = host.key ? host.key : config.tls.key;
+        if (cert && key) {
+            o.identities.push_back({host.domain, *cert, *key});
+        }
+    }
+    o.minVersion = config.tls.minVersion == conf::TlsVersion::Tls13 ? "1.3" : "1.2";
+    o.ciphers = config.tls.ciphers.value_or("");
+    o.ciphersuites = config.tls.ciphersuites.value_or("");
+    o.caFile = config.s2s.caFile.value_or("");
+    return o;
+}
+
+std::string addressToString(const sockaddr* address) {
+    char buf[INET6_ADDRSTRLEN] = {};
+    if (address->sa_family == AF_INET) {
+        inet_ntop(AF_INET, &reinterpret_cast<const sockaddr_in*>(address)->sin_addr, buf,
+                  sizeof(buf));
+    } else if (address->sa_family == AF_INET6) {
+        inet_ntop(AF_INET6, &reinterpret_cast<const sockaddr_in6*>(address)->sin6_addr, buf,
+                  sizeof(buf));
+    }
+    return buf;
+}
+
+sasl::ScramKeys toScramKeys(sasl::Hash hash, const storage::StoredScram& stored) {
+    sasl::ScramKeys k;
+    k.hash = hash;
+    k.salt.assign(stored.salt.begin(), stored.salt.end());
+    k.iterations = stored.iterations;
+    k.storedKey.assign(stored.storedKey.begin(), stored.storedKey.end());
+    k.serverKey.assign(stored.serverKey.begin(), stored.serverKey.end());
+    return k;
+}
+
+}  // namespace
+
+Server::Server(conf::Config config)
+    : config_(std::move(config)),
+      base_(event_base_new()),
+      c2sSettings_(makeC2sSettings(config_)),
+      throttle_(config_.auth.maxFailuresPerIp, config_.auth.maxFailuresPerAccount,
+                config_.auth.failureWindow) {}
+
+Server::~Server() {
+    // Sessions first: they unregister from the router and may still use the stores.
+    sessions_.clear();
+    graveyard_.clear();
+    modules_.clear();
+    listeners_.clear();
+    accounts_.reset();
+    database_.reset();
+}
+
+bool Server::setUp() {
+    signal(SIGPIPE, SIG_IGN);
+    auto tls = net::TlsContexts::create(makeTlsOptions(config_));
+    if (!tls) {
+        log::error("TLS: {}", tls.error());
+        return false;
+    }
+    tls_ = std::move(*tls);
+    for (const auto& host : config_.hosts) {
+        router_.addLocalDomain(host.domain);
+    }
+    // The secret that makes invented SCRAM salts stable for unknown users; derived from the
+    // config so that it survives restarts without being stored anywhere.
+    c2sSettings_.fakeSaltSecret = config_.database.dsn + "|" + config_.sourceName;
+
+    storage::DbConfig db;
+    db.dsn = config_.database.dsn;
+    db.connections = config_.database.connections;
+    db.statementTimeoutMs = static_cast<int>(config_.database.statementTimeout.count());
+    db.connectTimeoutMs = static_cast<int>(config_.database.connectTimeout.count());
+    db.reconnectMaxBackoffMs = static_cast<int>(config_.database.reconnectMaxBackoff.count());
+    database_ = std::make_unique<storage::Database>(base_.get(), db);
+    accounts_ = std::make_unique<storage::AccountStore>(*database_);
+    database_->start([](std::expected<void, std::string> ready) {
+        if (ready) {
+            log::info("database ready");
+        } else {
+            log::error("database: {} (will keep retrying)", ready.error());
+        }
+    });
+
+    modules::ModuleContext context{base_.get(), router_, *database_, config_};
+    modules_ = modules::loadModules(context);
+
+    reaper_.reset(event_new(
+        base_.get(), -1, 0,
+        [](evutil_socket_t, short, void* arg) { static_cast<Server*>(arg)->graveyard_.clear(); },
+        this));
+    for (int sig : {SIGINT, SIGTERM}) {
+        signals_.emplace_back(evsignal_new(base_.get(), sig, &Server::onSignal, this));
+        evsignal_add(signals_.back().get(), nullptr);
+    }
+    return openListeners();
+}
+
+bool Server::openListeners() {
+    for (const auto& lc : config_.listeners) {
+        if (lc.type != conf::ListenerType::C2s && lc.type != conf::ListenerType::C2sDirectTls) {
+            log::warn("listener {} on {}:{} is not supported yet; skipped", conf::toString(lc.type),
+                      lc.address, lc.port);
+            continue;
+        }
+        sockaddr_storage ss{};
+        int len = sizeof(ss);
+        const std::string spec = lc.address.find(':') != std::string::npos
+                                     ? "[" + lc.address + "]:" + std::to_string(lc.port)
+                                     : lc.address + ":" + std::to_string(lc.port);
+        if (evutil_parse_sockaddr_port(spec.c_str(), reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
+            log::error("listener: bad address {}", spec);
+            return false;
+        }
+        auto listener = std::make_unique<Listener>();
+        listener->type = lc.type;
+        listener->server = this;
+        listener->listener.reset(evconnlistener_new_bind(
+            base_.get(),
+            [](evconnlistener*, evutil_socket_t fd, sockaddr* address, int, void* arg) {
+                auto* l = static_cast<Listener*>(arg);
+                l->server->accept(*l, fd, address);
+            },
+            listener.get(), LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC, 1024,
+            reinterpret_cast<sockaddr*>(&ss), len));
+        if (!listener->listener) {
+            log::error("cannot listen on {}: {}", spec, std::strerror(errno));
+            return false;
+        }
+        log::info("listening for {} on {}", conf::toString(lc.type), spec);
+        listeners_.push_back(std::move(listener));
+    }
+    return true;
+}
+
+void Server::accept(Listener& listener, evutil_socket_t fd, sockaddr* address) {
+    std::string ip = addressToString(address);
+    std::size_t& count = connectionsPerIp_[ip];
+    if (stopping_ || count >= config_.limits.maxConnectionsPerIp) {
+        log::warn("refusing connection from {}: {} connections already", ip, count);
+        evutil_closesocket(fd);
+        return;
+    }
+    evutil_make_socket_nonblocking(fd);
+    ++count;
+    const router::SessionId id = nextSessionId_++;
+    const bool directTls = listener.type == conf::ListenerType::C2sDirectTls;
+    auto session = std::make_unique<c2s::ClientSession>(*this, id, fd, ip, directTls);
+    sessions_.emplace(id, SessionSlot{std::move(session), std::move(ip)});
+}
+
+void Server::sessionFinished(router::SessionId id) {
+    auto it = sessions_.find(id);
+    if (it == sessions_.end()) {
+        return;
+    }
+    auto ipIt = connectionsPerIp_.find(it->second.ip);
+    if (ipIt != connectionsPerIp_.end() && --ipIt->second == 0) {
+        connectionsPerIp_.erase(ipIt);
+    }
+    graveyard_.push_back(std::move(it->second.session));
+    sessions_.erase(it);
+    event_active(reaper_.get(), 0, 0);
+    if (stopping_ && sessions_.empty()) {
+        event_base_loopexit(base_.get(), nullptr);
+    }
+}
+
+c2s::ClientSession* Server::findSession(router::SessionId id) {
+    auto it = sessions_.find(id);
+    return it == sessions_.end() ? nullptr : it->second.session.get();
+}
+
+void Server::lookupCredentials(const std::string& username, const std::string& domain,
+                               std::function<void(c2s::CredentialsResult)> done) {
+    accounts_->getCredentials(
+        domain, username,
+        [done = std::move(done)](
+            std::expected<std::optional<storage::ScramCredentials>, storage::StoreError> r) {
+            if (!r) {
+                done(std::unexpected(c2s::LookupError::Unavailable));
+                return;
+            }
+            if (!*r) {
+                done(std::optional<sasl::Credentials>());
+                return;
+            }
+            sasl::Credentials creds;
+            if ((*r)->sha1) {
+                creds.sha1 = toScramKeys(sasl::Hash::Sha1, *(*r)->sha1);
+            }
+            if ((*r)->sha256) {
+                creds.sha256 = toScramKeys(sasl::Hash::Sha256, *(*r)->sha256);
+            }
+            done(std::optional<sasl::Credentials>(std::move(creds)));
+        });
+}
+
+std::vector<xml::Element> Server::postAuthFeatures() {
+    return {};
+}
+
+bool Server::handleNonza(router::LocalSession&, const xml::Element&) {
+    return false;
+}
+
+void Server::onSignal(evutil_socket_t, short, void* arg) {
+    static_cast<Server*>(arg)->shutdown();
+}
+
+void Server::shutdown() {
+    if (stopping_) {
+        event_base_loopexit(base_.get(), nullptr);  // second signal: leave now
+        return;
+    }
+    log::info("shutting down");
+    stopping_ = true;
+    listeners_.clear();
+    for (auto& [id, slot] : sessions_) {
+        slot.session->closeWithError(stanza::StreamCondition::SystemShutdown, "server shutdown");
+    }
+    if (sessions_.empty()) {
+        event_base_loopexit(base_.get(), nullptr);
+    } else {
+        timeval grace{3, 0};
+        event_base_loopexit(base_.get(), &grace);
+    }
+}
+
+int Server::run() {
+    if (!setUp()) {
+        return 1;
+    }
+    log::info("corvid running for {} host(s)", config_.hosts.size());
+    event_base_dispatch(base_.get());
+    log::info("stopped");
+    return 0;
+}
+
+}  // namespace corvid

@@ -1,0 +1,86 @@
+#pragma once
+
+#include <event2/event.h>
+
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "c2s/auth_throttle.h"
+#include "c2s/client_session.h"
+#include "conf/config.h"
+#include "modules/module.h"
+#include "net/tls_context.h"
+#include "router/router.h"
+#include "util/c_handles.h"
+
+namespace corvid::storage {
+class Database;
+class AccountStore;
+}  // namespace corvid::storage
+
+namespace corvid {
+
+/// The wiring of one corvid process: config -> loop -> storage -> router -> modules ->
+/// listeners. Owns every session.
+class Server final : public c2s::C2sServer {
+  public:
+    explicit Server(conf::Config config);
+    ~Server();
+    Server(const Server&) = delete;
+    Server& operator=(const Server&) = delete;
+
+    /// Sets everything up and runs the loop until SIGINT/SIGTERM. Returns the exit status.
+    int run();
+
+    // c2s::C2sServer
+    event_base* base() override { return base_.get(); }
+    router::Router& router() override { return router_; }
+    const net::TlsContexts& tls() override { return *tls_; }
+    const c2s::C2sSettings& c2sSettings() override { return c2sSettings_; }
+    c2s::AuthThrottle& authThrottle() override { return throttle_; }
+    void lookupCredentials(const std::string& username, const std::string& domain,
+                           std::function<void(c2s::CredentialsResult)> done) override;
+    std::vector<xml::Element> postAuthFeatures() override;
+    bool handleNonza(router::LocalSession& session, const xml::Element& element) override;
+    void sessionFinished(router::SessionId id) override;
+    c2s::ClientSession* findSession(router::SessionId id) override;
+
+  private:
+    struct Listener {
+        conf::ListenerType type;
+        util::ListenerPtr listener;
+        Server* server;
+    };
+    struct SessionSlot {
+        std::unique_ptr<c2s::ClientSession> session;
+        std::string ip;
+    };
+
+    bool setUp();
+    bool openListeners();
+    void accept(Listener& listener, evutil_socket_t fd, sockaddr* address);
+    void shutdown();
+    static void onSignal(evutil_socket_t, short, void* arg);
+
+    conf::Config config_;
+    util::EventBasePtr base_;
+    std::unique_ptr<net::TlsContexts> tls_;
+    router::Router router_;
+    c2s::C2sSettings c2sSettings_;
+    c2s::AuthThrottle throttle_;
+    std::unique_ptr<storage::Database> database_;
+    std::unique_ptr<storage::AccountStore> accounts_;
+    std::vector<modules::ModulePtr> modules_;
+    std::vector<std::unique_ptr<Listener>> listeners_;
+    std::unordered_map<router::SessionId, SessionSlot> sessions_;
+    std::unordered_map<std::string, std::size_t> connectionsPerIp_;
+    std::vector<std::unique_ptr<c2s::ClientSession>> graveyard_;
+    util::EventPtr reaper_;
+    std::vector<util::EventPtr> signals_;
+    router::SessionId nextSessionId_ = 1;
+    bool stopping_ = false;
+};
+
+}  // namespace corvid

@@ -1,0 +1,144 @@
+#pragma once
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <openssl/ssl.h>
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include "stanza/errors.h"
+#include "util/c_handles.h"
+#include "xml/element.h"
+#include "xml/stream_parser.h"
+
+namespace corvid::stream {
+
+/// One XMPP connection: a socket (optionally TLS), one incremental parser and the output side.
+/// It knows streams, not sessions: everything it parses goes to its Owner.
+///
+/// Lifetime: the Owner owns the XmppStream. Owner callbacks may call any method here, but must
+/// never destroy the stream from inside one; onClosed() arrives from the event loop (never from
+/// inside send() or a parse), after which the Owner should schedule its own deletion.
+class XmppStream final : private xml::StreamHandler {
+  public:
+    class Owner {
+      public:
+        virtual void onStreamHeader(xml::StreamHeader&& header) = 0;
+        virtual void onStanza(xml::Element&& element) = 0;
+        /// The peer closed its stream (`</stream:stream>`).
+        virtual void onStreamEnd() = 0;
+        /// A parse error; the stream has already sent the matching stream error.
+        virtual void onParseError(const xml::ParseError& error) = 0;
+        /// The TLS handshake completed (STARTTLS or direct TLS).
+        virtual void onTlsReady() = 0;
+        /// No data read for the idle timeout.
+        virtual void onIdleTimeout() = 0;
+        /// The connection is gone; no more callbacks follow.
+        virtual void onClosed() = 0;
+
+      protected:
+        ~Owner() = default;
+    };
+
+    struct Options {
+        xml::StreamLimits limits;
+        std::size_t maxOutputBytes = 1024 * 1024;
+        /// Content namespace of this stream (jabber:client, jabber:server ...): stanzas in it
+        /// are written without xmlns.
+        std::string contentNs;
+        /// Seconds without input before onIdleTimeout(); 0 = never.
+        int idleTimeoutSeconds = 0;
+    };
+
+    /// Takes ownership of `fd`. With `directTls` (owned from now on), the connection starts with
+    /// a TLS handshake as the server side (XEP-0368).
+    XmppStream(event_base* base, evutil_socket_t fd, std::string peerAddress, Owner& owner,
+               Options options, SSL* directTls);
+    ~XmppStream() override;
+    XmppStream(const XmppStream&) = delete;
+    XmppStream& operator=(const XmppStream&) = delete;
+
+    // --- output ---
+    /// Writes raw markup (the stream header). Everything else goes through send().
+    void sendRaw(std::string_view bytes);
+    /// Serialises `element` into the output buffer. If the peer does not read and the buffer
+    /// grows over Options::maxOutputBytes, the connection is dropped.
+    void send(const xml::Element& element);
+
+    // --- negotiation ---
+    /// After `<proceed/>` has been queued: every byte already received in plaintext is discarded
+    /// (RFC 6120 §5.4.3.3, STARTTLS command injection) and TLS starts as the server side. Called
+    /// from inside onStanza() it takes effect when the current read has been parsed.
+    void startTls(SSL* ssl);
+    /// A new stream follows (after SASL success): fresh parser, buffered input discarded.
+    void restartStream();
+    void setLimits(const xml::StreamLimits& limits) { parser_.setLimits(limits); }
+    void setIdleTimeout(int seconds);
+
+    // --- closing ---
+    /// Sends `<stream:error>` with the condition, closes the stream and the connection.
+    void closeWithError(stanza::StreamCondition condition, std::string_view text = {});
+    /// Closes our stream (`</stream:stream>`) and the connection once the output is flushed.
+    void close();
+    /// Drops the connection at once.
+    void abort();
+
+    // --- state ---
+    bool encrypted() const { return ssl_ != nullptr && tlsReady_; }
+    SSL* ssl() const { return ssl_; }
+    bool closing() const { return closing_; }
+    bool headerSent() const { return headerSent_; }
+    void markHeaderSent() { headerSent_ = true; }
+    const std::string& peerAddress() const { return peerAddress_; }
+    std::size_t outputPending() const;
+
+  private:
+    // xml::StreamHandler
+    void onStreamStart(xml::StreamHeader&& header) override;
+    void onElement(xml::Element&& element) override;
+    void onStreamEnd() override;
+    void onParseError(const xml::ParseError& error) override;
+
+    static void readCallback(bufferevent* bev, void* arg);
+    static void writeCallback(bufferevent* bev, void* arg);
+    static void eventCallback(bufferevent* bev, short what, void* arg);
+    static void deferredCallback(evutil_socket_t, short, void* arg);
+
+    void onReadable();
+    void installCallbacks();
+    void finishClose();
+    void scheduleClosed();
+    void applyTimeouts();
+
+    event_base* base_;
+    Owner& owner_;
+    Options options_;
+    std::string peerAddress_;
+    xml::StreamParser parser_;
+    bufferevent* bev_ = nullptr;  // owned; with TLS it is the SSL bufferevent
+    SSL* ssl_ = nullptr;          // owned by bev_
+    util::EventPtr deferred_;     // runs the work that must not happen inside callbacks
+    util::EventPtr closeTimer_;
+    SSL* pendingTls_ = nullptr;  // startTls() asked for inside a read
+    bool inRead_ = false;
+    bool restartRequested_ = false;  // restartStream() inside a read
+    bool tlsReady_ = false;
+    bool headerSent_ = false;
+    bool closing_ = false;     // our side closed; flushing
+    bool peerClosed_ = false;  // the peer closed its stream
+    bool closed_ = false;      // connection gone
+    bool closedNotified_ = false;
+    int idleTimeoutSeconds_ = 0;
+};
+
+/// The opening tag of a stream we answer with (RFC 6120 §4.7).
+std::string makeStreamHeader(std::string_view contentNs, std::string_view from, std::string_view to,
+                             std::string_view id, std::string_view lang,
+                             bool includeVersion = true);
+
+/// The stream error condition for a parse error (RFC 6120 §4.9.3).
+stanza::StreamCondition streamConditionFor(xml::ParseErrorKind kind);
+
+}  // namespace corvid::stream
