@@ -167,12 +167,13 @@ void AccountStore::getCredentials(std::string_view domain, std::string_view user
                         auto iterations = r.int64(row, 2);
                         auto storedKey = r.bytea(row, 3);
                         auto serverKey = r.bytea(row, 4);
-                        if (!salt || !iterations || !storedKey || !serverKey || *iterations <= 0) {
+                        if (!salt || !iterations || !storedKey || !serverKey || *iterations <= 0 ||
+                            *iterations > INT32_MAX) {
                             done(std::unexpected(StoreError{StoreErrorKind::Other,
                                                             "malformed SCRAM credentials row"}));
                             return;
                         }
-                        StoredScram scram{std::move(*salt), static_cast<std::uint32_t>(*iterations),
+                        StoredScram scram{std::move(*salt), static_cast<int>(*iterations),
                                           std::move(*storedKey), std::move(*serverKey)};
                         if (*mechanism == "SHA-1") {
                             creds.sha1 = std::move(scram);

@@ -13,10 +13,11 @@
 
 namespace corvid::storage {
 
-/// What a SCRAM server keeps for one hash function (RFC 5802 §3): never the password.
+/// What a SCRAM server keeps for one hash function (RFC 5802 §3): never the password. The same
+/// shape as sasl::ScramKeys (raw bytes in std::string), which storage may not include.
 struct StoredScram {
     Bytes salt;
-    std::uint32_t iterations = 0;
+    int iterations = 0;
     Bytes storedKey;
     Bytes serverKey;
 

@@ -470,6 +470,8 @@ DbError Connection::classify(pg_result* result) const {
         e.kind = ErrorKind::Constraint;  // integrity_constraint_violation
     } else if (s == "57014") {
         e.kind = ErrorKind::Timeout;  // query_canceled: statement_timeout
+    } else if (s == "08P01") {
+        e.kind = ErrorKind::Other;  // protocol_violation: e.g. a wrong parameter count, a bug
     } else if (s.starts_with("08") || s.starts_with("57P") || s.starts_with("53") || s == "25006") {
         // connection_exception, admin/crash shutdown, insufficient resources, and a read-only
         // standby: all transient from the caller's point of view.

@@ -5,6 +5,7 @@
 #include <libpq-fe.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <memory>
 #include <string_view>
 #include <utility>
@@ -87,6 +88,13 @@ std::expected<void, std::string> Database::checkConfig() {
         } else if (std::string_view(o->keyword) == "hostaddr") {
             hostaddr = o->val;
         }
+    }
+    // Without them in the DSN, libpq falls back on the environment.
+    if (host.empty() && hostaddr.empty()) {
+        const char* envHost = std::getenv("PGHOST");
+        const char* envHostaddr = std::getenv("PGHOSTADDR");
+        host = envHost != nullptr ? envHost : "";
+        hostaddr = envHostaddr != nullptr ? envHostaddr : "";
     }
     if (hostaddr.empty() && !host.empty()) {
         // host may be a comma-separated list; a path (or @abstract socket) is a unix socket.

@@ -138,7 +138,7 @@ std::optional<Bytes> decodeByteaHex(std::string_view text) {
         if (hi < 0 || lo < 0) {
             return std::nullopt;
         }
-        out.push_back(static_cast<std::uint8_t>(hi << 4 | lo));
+        out.push_back(static_cast<char>(hi << 4 | lo));
     }
     return out;
 }

@@ -11,12 +11,13 @@ Param intParam(std::int64_t value) {
     return std::string(buf, end);
 }
 
-Param byteaParam(std::span<const std::uint8_t> value) {
+Param byteaParam(std::string_view value) {
     static constexpr char kHex[] = "0123456789abcdef";
     std::string out;
     out.reserve(2 + value.size() * 2);
     out += "\\x";
-    for (std::uint8_t b : value) {
+    for (char c : value) {
+        auto b = static_cast<unsigned char>(c);
         out += kHex[b >> 4];
         out += kHex[b & 0x0f];
     }

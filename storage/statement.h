@@ -2,7 +2,6 @@
 
 #include <cstdint>
 #include <optional>
-#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,8 +25,9 @@ struct Statement {
 using Param = std::optional<std::string>;
 using Params = std::vector<Param>;
 
-/// Byte strings (bytea columns and parameters).
-using Bytes = std::vector<std::uint8_t>;
+/// Raw byte strings (bytea columns and parameters); std::string like the rest of corvid (the
+/// SASL keys, for one).
+using Bytes = std::string;
 
 inline Param nullParam() {
     return std::nullopt;
@@ -40,7 +40,7 @@ inline Param boolParam(bool value) {
     return std::string(value ? "t" : "f");
 }
 /// A bytea parameter in the hex input format (`\x0a1b...`).
-Param byteaParam(std::span<const std::uint8_t> value);
+Param byteaParam(std::string_view value);
 
 /// One statement of a batch (Database::executeBatch).
 struct BatchItem {

@@ -25,17 +25,17 @@ std::expected<T, StoreError> await(event_base* base, Call call) {
 Bytes bytes(std::initializer_list<int> values) {
     Bytes b;
     for (int v : values) {
-        b.push_back(static_cast<std::uint8_t>(v));
+        b.push_back(static_cast<char>(v));
     }
     return b;
 }
 
 ScramCredentials sampleCredentials(int seed) {
     ScramCredentials c;
-    c.sha1 = StoredScram{bytes({seed, 1, 2, 0}), 4096, Bytes(20, static_cast<std::uint8_t>(seed)),
-                         Bytes(20, 0xee)};
+    c.sha1 = StoredScram{bytes({seed, 1, 2, 0}), 4096, Bytes(20, static_cast<char>(seed)),
+                         Bytes(20, '\xee')};
     c.sha256 = StoredScram{bytes({seed, 0xff, 0x00, 0x5c}), 10000,
-                           Bytes(32, static_cast<std::uint8_t>(seed + 1)), Bytes(32, 0x00)};
+                           Bytes(32, static_cast<char>(seed + 1)), Bytes(32, '\0')};
     return c;
 }
 

@@ -1,7 +1,11 @@
 #include "storage/database.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <chrono>
@@ -135,7 +139,7 @@ TEST_CASE("values come back typed; errors are classified", "[pg][storage]") {
                                "SELECT $1::bigint AS i, $2::text AS t, $3::boolean AS b,"
                                " $4::bytea AS raw, $5::text AS n, $6::bigint AS neg"},
                      {intParam(42), textParam("h\xC3\xA9llo 'quoted'"), boolParam(true),
-                      byteaParam(Bytes{0x00, 0xff, 0x10, 0x5c}), nullParam(), intParam(INT64_MIN)});
+                      byteaParam(Bytes("\x00\xff\x10\x5c", 4)), nullParam(), intParam(INT64_MIN)});
         REQUIRE(r.ok());
         REQUIRE(r.rows() == 1);
         CHECK(r.columns() == 6);
@@ -144,7 +148,7 @@ TEST_CASE("values come back typed; errors are classified", "[pg][storage]") {
         CHECK(r.int64(0, 0) == 42);
         CHECK(r.text(0, 1) == "h\xC3\xA9llo 'quoted'");
         CHECK(r.boolean(0, 2) == true);
-        CHECK(r.bytea(0, 3) == Bytes{0x00, 0xff, 0x10, 0x5c});
+        CHECK(r.bytea(0, 3) == Bytes("\x00\xff\x10\x5c", 4));
         CHECK(r.isNull(0, 4));
         CHECK(!r.text(0, 4));
         CHECK(r.int64(0, 5) == INT64_MIN);
@@ -168,6 +172,12 @@ TEST_CASE("values come back typed; errors are classified", "[pg][storage]") {
         REQUIRE(!dup.ok());
         CHECK(dup.error().kind == ErrorKind::Constraint);
         CHECK(dup.error().sqlState == kUniqueViolation);
+    }
+    SECTION("a wrong parameter count is Other, not a lost connection") {
+        auto r = runQuery(base.get(), db, kEcho, {intParam(1), intParam(2)});
+        REQUIRE(!r.ok());
+        CHECK(r.error().kind == ErrorKind::Other);
+        CHECK(runQuery(base.get(), db, kEcho, {intParam(3)}).int64(0, 0) == 3);
     }
     SECTION("a SQL error is Other, and the connection goes on") {
         auto bad = runQuery(base.get(), db, Statement{"test_bad", "SELEC 1"});
@@ -543,7 +553,7 @@ TEST_CASE("stop fails what is pending; destroying the Database in a callback is 
     }
 }
 
-TEST_CASE("start fails cleanly without a server or with a bad DSN", "[pg][storage]") {
+TEST_CASE("start fails cleanly without a server or with a bad DSN", "[storage]") {
     auto base = newEventBase();
 
     SECTION("nothing listens") {
@@ -554,6 +564,31 @@ TEST_CASE("start fails cleanly without a server or with a bad DSN", "[pg][storag
         CHECK(!started.error().empty());
         CHECK(!db.available());
         CHECK(runQuery(base.get(), db, kEcho, {intParam(1)}).errorKind() == ErrorKind::Unavailable);
+    }
+    SECTION("a server that never answers: the connect timeout") {
+        // A listening socket nobody accepts from: the TCP handshake completes (backlog), then
+        // libpq waits forever for an answer to its first packet.
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        REQUIRE(fd >= 0);
+        sockaddr_in addr{};
+        addr.sin_family = AF_INET;
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
+        REQUIRE(listen(fd, 8) == 0);
+        socklen_t len = sizeof addr;
+        REQUIRE(getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0);
+        DbConfig cfg = testConfig(
+            "hostaddr=127.0.0.1 user=postgres port=" + std::to_string(ntohs(addr.sin_port)), 1);
+        cfg.connectTimeoutMs = 300;
+        Database db(base.get(), cfg);
+        auto t0 = std::chrono::steady_clock::now();
+        auto started = startSync(base.get(), db);
+        auto elapsed = std::chrono::steady_clock::now() - t0;
+        close(fd);
+        REQUIRE(!started);
+        CHECK(started.error().find("connect timed out") != std::string::npos);
+        CHECK(elapsed >= 300ms);
+        CHECK(elapsed < 3s);
     }
     SECTION("invalid DSN") {
         Database db(base.get(), testConfig("this is not a dsn", 1));

@@ -8,7 +8,7 @@ using namespace corvid::storage;
 
 TEST_CASE("bytea hex decoding", "[storage]") {
     CHECK(decodeByteaHex("\\x") == Bytes{});
-    CHECK(decodeByteaHex("\\x00ff10Ab") == Bytes{0x00, 0xff, 0x10, 0xab});
+    CHECK(decodeByteaHex("\\x00ff10Ab") == Bytes("\x00\xff\x10\xab", 4));
     CHECK(!decodeByteaHex(""));
     CHECK(!decodeByteaHex("00ff"));        // no \x prefix (the old escape format)
     CHECK(!decodeByteaHex("\\x0"));        // odd length
@@ -25,10 +25,10 @@ TEST_CASE("parameters in text format", "[storage]") {
     CHECK(!nullParam());
     CHECK(textParam("x") == "x");
     CHECK(byteaParam(Bytes{}) == "\\x");
-    CHECK(byteaParam(Bytes{0x00, 0xab, 0xff}) == "\\x00abff");
-    Bytes all(256);
+    CHECK(byteaParam(Bytes("\x00\xab\xff", 3)) == "\\x00abff");
+    Bytes all(256, '\0');
     for (int i = 0; i < 256; ++i) {
-        all[static_cast<std::size_t>(i)] = static_cast<std::uint8_t>(i);
+        all[static_cast<std::size_t>(i)] = static_cast<char>(i);
     }
     CHECK(decodeByteaHex(*byteaParam(all)) == all);
 }
