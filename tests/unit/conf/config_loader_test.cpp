@@ -391,7 +391,9 @@ TEST_CASE("each kind of error names its key, line and column", "[conf]") {
                    Catch::StartsWith("must be a bare JID (no /resource)"));
         const auto d = errorFor(errors, "hosts[1].domain");
         CHECK(d.line == 10);
-        CHECK(d.message == "character ' ' not allowed in a domain, got \"bad domain\"");
+        // The reason comes from stanza::prepDomainpart; the loader adds the value.
+        CHECK_THAT(d.message,
+                   Catch::StartsWith("domainpart") && Catch::EndsWith(", got \"bad domain\""));
         CHECK(errorFor(errors, "listeners[0].address").line == 13);
         CHECK(errorFor(errors, "modules.upload.url_base").line == 15);
     }

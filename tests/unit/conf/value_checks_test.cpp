@@ -10,7 +10,9 @@ TEST_CASE("domains are checked and normalised", "[conf]") {
     // RFC 7622 §3.2: a trailing dot is stripped.
     CHECK(normaliseDomain("example.org.") == "example.org");
     CHECK(normaliseDomain("localhost") == "localhost");
-    CHECK(normaliseDomain("xn--caf-dma.example") == "xn--caf-dma.example");
+    // RFC 7622 §3.2.1: A-labels become U-labels; upper case is mapped (RFC 5895).
+    CHECK(normaliseDomain("xn--caf-dma.example") == "caf\xC3\xA9.example");
+    CHECK(normaliseDomain("CAF\xC3\x89.Example") == "caf\xC3\xA9.example");
     CHECK(normaliseDomain("192.0.2.1") == "192.0.2.1");
     CHECK(normaliseDomain("[2001:DB8::1]") == "[2001:db8::1]");
     CHECK(normaliseDomain("caf\xC3\xA9.example") == "caf\xC3\xA9.example");
