@@ -431,11 +431,12 @@ TEST_CASE("one dead connection does not take the pool down", "[pg][storage]") {
     REQUIRE(waitFor(
         base.get(), [&] { return db.connectionsUp() == 2; }, 10s));
     // Kill every backend of this database but the admin's; both connections drop.
-    auto killed = runQuery(base.get(), scratch.admin(),
-                           Statement{"",
-                                     "SELECT count(pg_terminate_backend(pid, 5000)) FROM "
-                                     "pg_stat_activity WHERE datname = $1"},
-                           {textParam(scratch.name())});
+    auto killed = runQuery(
+        base.get(), scratch.admin(),
+        Statement{"",
+                  "SELECT count(pg_terminate_backend(pid, 5000)) FROM "
+                  "pg_stat_activity WHERE datname = $1 AND backend_type = 'client backend'"},
+        {textParam(scratch.name())});
     REQUIRE(killed.ok());
     CHECK(killed.int64(0, 0) == 2);
     REQUIRE(waitFor(
