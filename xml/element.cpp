@@ -25,7 +25,7 @@ Element& Element::setAttr(std::string_view name, std::string value, std::string_
             return *this;
         }
     }
-    attrs_.push_back(Attribute{std::string(name), std::move(value), std::string(ns)});
+    attrs_.push_back(Attribute{std::string(name), std::move(value), Ns(ns)});
     return *this;
 }
 
@@ -39,7 +39,7 @@ Element& Element::addChild(Element child) {
 }
 
 Element& Element::addChild(std::string name, std::string_view ns) {
-    return addChild(Element(std::move(name), std::string(ns.empty() ? std::string_view(ns_) : ns)));
+    return addChild(Element(std::move(name), ns.empty() ? ns_ : Ns(ns)));
 }
 
 Element& Element::addText(std::string_view text) {
@@ -64,7 +64,7 @@ Element& Element::addTextChild(std::string name, std::string_view text, std::str
 
 const Element* Element::findChild(std::string_view name, std::string_view ns) const {
     if (ns.empty()) {
-        ns = ns_;
+        ns = ns_.str();
     }
     for (const auto& n : children_) {
         if (const auto* e = std::get_if<Element>(&n); e && e->name_ == name && e->ns_ == ns) {

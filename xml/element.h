@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstddef>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -12,12 +13,40 @@ namespace corvid::xml {
 /// The XML namespace bound to the `xml:` prefix (xml:lang).
 inline constexpr std::string_view kXmlNs = "http://www.w3.org/XML/1998/namespace";
 
+/// A namespace name, shared between the elements and attributes that use it: a parsed tree holds
+/// one copy of each namespace, however many elements inherit it (otherwise a long namespace
+/// inherited by many small children would multiply memory far beyond the stanza size limit).
+/// Compares by content.
+class Ns {
+  public:
+    Ns() = default;
+    Ns(std::string_view s)  // NOLINT(google-explicit-constructor): a namespace is a string
+        : p_(s.empty() ? nullptr : std::make_shared<const std::string>(s)) {}
+    Ns(const std::string& s) : Ns(std::string_view(s)) {}  // NOLINT
+    Ns(const char* s) : Ns(std::string_view(s)) {}         // NOLINT
+
+    const std::string& str() const { return p_ ? *p_ : empty_(); }
+    operator std::string_view() const { return str(); }  // NOLINT
+    bool empty() const { return !p_; }
+    std::size_t size() const { return str().size(); }
+
+    friend bool operator==(const Ns& a, const Ns& b) { return a.p_ == b.p_ || a.str() == b.str(); }
+    friend bool operator==(const Ns& a, std::string_view b) { return a.str() == b; }
+
+  private:
+    static const std::string& empty_() {
+        static const std::string kEmpty;
+        return kEmpty;
+    }
+    std::shared_ptr<const std::string> p_;
+};
+
 /// One attribute. `ns` is empty for the usual unqualified attributes; `xml:lang` has ns == kXmlNs
 /// and name == "lang".
 struct Attribute {
     std::string name;
     std::string value;
-    std::string ns;
+    Ns ns;
 
     bool operator==(const Attribute&) const = default;
 };
@@ -32,12 +61,14 @@ using Node = std::variant<Element, std::string>;
 class Element {
   public:
     Element() = default;
-    Element(std::string name, std::string ns) : name_(std::move(name)), ns_(std::move(ns)) {}
+    Element(std::string name, Ns ns) : name_(std::move(name)), ns_(std::move(ns)) {}
 
     const std::string& name() const { return name_; }
-    const std::string& ns() const { return ns_; }
+    const std::string& ns() const { return ns_.str(); }
+    /// The namespace as a shareable handle (copying it copies no string).
+    const Ns& nsHandle() const { return ns_; }
     void setName(std::string name) { name_ = std::move(name); }
-    void setNs(std::string ns) { ns_ = std::move(ns); }
+    void setNs(Ns ns) { ns_ = std::move(ns); }
     bool is(std::string_view name, std::string_view ns) const { return name_ == name && ns_ == ns; }
 
     // --- attributes (unqualified unless a namespace is given) ---
@@ -87,7 +118,7 @@ class Element {
 
   private:
     std::string name_;
-    std::string ns_;
+    Ns ns_;
     std::vector<Attribute> attrs_;
     std::vector<Node> children_;
 };

@@ -29,11 +29,17 @@ void splitName(const char* expatName, std::string& ns, std::string& local) {
     }
 }
 
-Attribute makeAttribute(const char* expatName, const char* value) {
-    Attribute a;
-    splitName(expatName, a.ns, a.name);
-    a.value.assign(value);
-    return a;
+/// Splits expat's "uri name" without copying.
+void splitName(const char* expatName, std::string_view& ns, std::string_view& local) {
+    std::string_view all(expatName);
+    const std::size_t sep = all.find(kNsSeparator);
+    if (sep == std::string_view::npos) {
+        ns = {};
+        local = all;
+    } else {
+        ns = all.substr(0, sep);
+        local = all.substr(sep + 1);
+    }
 }
 
 bool isXmlWhitespace(std::string_view s) {
@@ -85,7 +91,7 @@ struct StreamParser::Callbacks {
                 return;
             }
             for (std::size_t i = 0; i < attCount; ++i) {
-                header.attributes.push_back(makeAttribute(atts[2 * i], atts[2 * i + 1]));
+                header.attributes.push_back(p.makeAttribute(atts[2 * i], atts[2 * i + 1]));
             }
             p.depth_ = 1;
             p.markBoundary();
@@ -105,18 +111,19 @@ struct StreamParser::Callbacks {
         Element* e = nullptr;
         if (p.depth_ == 1) {
             p.stanza_ = Element();
+            p.nsCache_.clear();
             e = &p.stanza_;
         } else {
             e = &p.open_.back()->addChild(Element());
         }
-        std::string ns;
-        std::string local;
+        std::string_view ns;
+        std::string_view local;
         splitName(name, ns, local);
-        e->setName(std::move(local));
-        e->setNs(std::move(ns));
+        e->setName(std::string(local));
+        e->setNs(p.intern(ns));
         e->attributes().reserve(attCount);
         for (std::size_t i = 0; i < attCount; ++i) {
-            e->attributes().push_back(makeAttribute(atts[2 * i], atts[2 * i + 1]));
+            e->attributes().push_back(p.makeAttribute(atts[2 * i], atts[2 * i + 1]));
         }
         p.open_.push_back(e);
         ++p.depth_;
@@ -201,6 +208,33 @@ struct StreamParser::Callbacks {
     }
 };
 
+Ns StreamParser::intern(std::string_view ns) {
+    if (ns.empty()) {
+        return Ns();
+    }
+    // Children usually inherit their parent's namespace: share it.
+    if (!open_.empty() && open_.back()->ns() == ns) {
+        return open_.back()->nsHandle();
+    }
+    for (const Ns& known : nsCache_) {
+        if (known == ns) {
+            return known;
+        }
+    }
+    Ns fresh(ns);
+    if (nsCache_.size() < 16) {
+        nsCache_.push_back(fresh);
+    }
+    return fresh;
+}
+
+Attribute StreamParser::makeAttribute(const char* expatName, const char* value) {
+    std::string_view ns;
+    std::string_view local;
+    splitName(expatName, ns, local);
+    return Attribute{std::string(local), std::string(value), intern(ns)};
+}
+
 StreamParser::StreamParser(StreamHandler& handler, StreamLimits limits)
     : handler_(handler), limits_(limits) {
     createParser();
@@ -232,6 +266,8 @@ void StreamParser::createParser() {
     depth_ = 0;
     fed_ = 0;
     boundary_ = 0;
+    encodingChecked_ = false;
+    head_.clear();
     open_.clear();
     stanza_ = Element();
     rootDefaultNs_.clear();
@@ -314,6 +350,31 @@ bool StreamParser::feed(std::string_view bytes) {
     }
     if (stopped_) {
         return true;  // stopped after the stream end: ignore until restart()
+    }
+    if (!encodingChecked_) {
+        // RFC 6120 §11.6: UTF-8 only. expat would honour a UTF-16 byte order mark over the
+        // encoding we force, so the first two bytes are looked at before expat sees them.
+        const std::size_t take = std::min(bytes.size(), 2 - head_.size());
+        head_.append(bytes.substr(0, take));
+        bytes.remove_prefix(take);
+        if (head_.size() < 2) {
+            return true;
+        }
+        encodingChecked_ = true;
+        const auto b0 = static_cast<unsigned char>(head_[0]);
+        const auto b1 = static_cast<unsigned char>(head_[1]);
+        if ((b0 == 0xFF && b1 == 0xFE) || (b0 == 0xFE && b1 == 0xFF) || b0 == 0 || b1 == 0) {
+            fail(ParseErrorKind::UnsupportedEncoding, "the stream is not UTF-8 (UTF-16?)");
+            return false;
+        }
+        std::string head = std::move(head_);
+        head_.clear();
+        if (!feed(head)) {
+            return false;
+        }
+        if (stopped_) {
+            return !failed_;
+        }
     }
     inFeed_ = true;
     // Feed in slices no larger than what the current stanza may still grow by, so that neither

@@ -100,6 +100,8 @@ class StreamParser {
     void destroyParser();
     void fail(ParseErrorKind kind, std::string detail);
     void markBoundary();
+    Ns intern(std::string_view ns);
+    Attribute makeAttribute(const char* expatName, const char* value);
 
     StreamHandler& handler_;
     StreamLimits limits_;
@@ -108,12 +110,15 @@ class StreamParser {
     bool stopped_ = false;
     bool inFeed_ = false;
     bool restartPending_ = false;
-    std::size_t depth_ = 0;       // 1 inside the stream root
-    std::uint64_t fed_ = 0;       // bytes fed to this parser
-    std::uint64_t boundary_ = 0;  // byte offset where the current stanza began
-    std::vector<Element*> open_;  // path from the stanza being built to the open element
-    Element stanza_;              // the stanza being built
-    std::string rootDefaultNs_;   // xmlns declared while opening the root
+    std::size_t depth_ = 0;         // 1 inside the stream root
+    std::uint64_t fed_ = 0;         // bytes fed to this parser
+    std::uint64_t boundary_ = 0;    // byte offset where the current stanza began
+    std::vector<Element*> open_;    // path from the stanza being built to the open element
+    Element stanza_;                // the stanza being built
+    std::string rootDefaultNs_;     // xmlns declared while opening the root
+    std::vector<Ns> nsCache_;       // namespaces of the stanza being built, shared by its nodes
+    bool encodingChecked_ = false;  // the first two bytes have been looked at
+    std::string head_;              // those bytes, until there are two
 };
 
 }  // namespace corvid::xml

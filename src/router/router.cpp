@@ -40,10 +40,13 @@ void Router::bounce(const xml::Element& original, StanzaCondition condition,
     }
     ++stats_.bounced;
     xml::Element error = stanza::makeStanzaError(original, condition, text);
-    if (!error.hasAttr("from")) {
-        // A stanza without 'to' was for the sender's own account (RFC 6120 §10.3).
-        if (auto sender = Jid::parse(original.attr("from"))) {
+    if (auto sender = Jid::parse(original.attr("from"))) {
+        if (!error.hasAttr("from")) {
+            // A stanza without 'to' was for the sender's own account (RFC 6120 §10.3).
             error.setAttr("from", sender->bare().full());
+        } else if (!Jid::parse(error.attr("from"))) {
+            // The 'to' was malformed: the answer comes from the sender's server.
+            error.setAttr("from", std::string(sender->domain()));
         }
     }
     route(std::move(error), nullptr);
