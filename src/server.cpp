@@ -138,6 +138,13 @@ bool Server::setUp() {
         base_.get(), -1, 0,
         [](evutil_socket_t, short, void* arg) { static_cast<Server*>(arg)->graveyard_.clear(); },
         this));
+    // Iqs the server sent that were never answered fail after their timeout.
+    iqTimer_.reset(event_new(
+        base_.get(), -1, EV_PERSIST,
+        [](evutil_socket_t, short, void* arg) { static_cast<Server*>(arg)->router_.expireIqs(); },
+        this));
+    timeval every{5, 0};
+    event_add(iqTimer_.get(), &every);
     for (int sig : {SIGINT, SIGTERM}) {
         signals_.emplace_back(evsignal_new(base_.get(), sig, &Server::onSignal, this));
         evsignal_add(signals_.back().get(), nullptr);

@@ -78,6 +78,7 @@ class Server final : public c2s::C2sServer {
     std::unordered_map<std::string, std::size_t> connectionsPerIp_;
     std::vector<std::unique_ptr<c2s::ClientSession>> graveyard_;
     util::EventPtr reaper_;
+    util::EventPtr iqTimer_;
     std::vector<util::EventPtr> signals_;
     router::SessionId nextSessionId_ = 1;
     bool stopping_ = false;

@@ -182,6 +182,10 @@ void ClientSession::sendFeatures() {
             for (const auto& m : offeredMechanisms_) {
                 mechs.addTextChild("mechanism", m);
             }
+            // XEP-0077: registration is offered only when the module enables it.
+            if (server_.router().hooks().findPreAuthIq(ns::kRegister) != nullptr) {
+                features.addChild("register", "http://jabber.org/features/iq-register");
+            }
             // XEP-0440: which channel-binding types -PLUS may use here.
             auto types = sasl::channelBindingTypes(bindings);
             if (!types.empty()) {
@@ -288,6 +292,23 @@ void ClientSession::handleNegotiation(xml::Element&& element) {
             saslFailure(sasl::Failure::MalformedRequest);
         }
         return;
+    }
+    if (state_ == State::Negotiating && elementNs == ns::kClient && name == "iq") {
+        // XEP-0077: in-band registration (when enabled) happens before authentication.
+        const xml::Element* payload = element.firstChildElement();
+        const auto* handler =
+            payload ? server_.router().hooks().findPreAuthIq(payload->ns()) : nullptr;
+        if (handler != nullptr && !element.attr("id").empty()) {
+            C2sServer& server = server_;
+            const router::SessionId id = id_;
+            (*handler)(element, domain_, stream_.peerAddress(), [&server, id](xml::Element reply) {
+                if (ClientSession* self = server.findSession(id);
+                    self != nullptr && self->state_ == State::Negotiating) {
+                    self->stream_.send(reply);
+                }
+            });
+            return;
+        }
     }
     if (state_ == State::AwaitingBind && elementNs == ns::kClient && name == "iq") {
         const xml::Element* bind = element.findChild("bind", ns::kBind);

@@ -52,6 +52,32 @@ void Hooks::fireSession(SessionEvent event, LocalSession& session) const {
     }
 }
 
+HookHandle Hooks::addStreamFeature(xml::Element feature) {
+    const std::uint64_t id = nextId_++;
+    streamFeatures_.emplace_back(id, std::move(feature));
+    return HookHandle(
+        [this, id] { std::erase_if(streamFeatures_, [id](auto& e) { return e.first == id; }); });
+}
+
+std::vector<xml::Element> Hooks::streamFeatures() const {
+    std::vector<xml::Element> out;
+    for (const auto& [id, f] : streamFeatures_) {
+        out.push_back(f);
+    }
+    return out;
+}
+
+HookHandle Hooks::addPreAuthIq(std::string ns, PreAuthIqHandler handler) {
+    std::string key = ns;
+    preAuthIqs_[key] = std::move(handler);
+    return HookHandle([this, key] { preAuthIqs_.erase(key); });
+}
+
+const Hooks::PreAuthIqHandler* Hooks::findPreAuthIq(std::string_view ns) const {
+    auto it = preAuthIqs_.find(ns);
+    return it == preAuthIqs_.end() ? nullptr : &it->second;
+}
+
 HookHandle Hooks::addFeature(IqTarget target, std::string feature) {
     const std::uint64_t id = nextId_++;
     features_.emplace_back(id, std::make_pair(target, std::move(feature)));

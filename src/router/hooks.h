@@ -99,6 +99,19 @@ class Hooks {
     [[nodiscard]] HookHandle onSession(SessionEvent event, SessionHandler handler);
     void fireSession(SessionEvent event, LocalSession& session) const;
 
+    /// Stream features offered to clients after authentication (roster versioning, stream
+    /// management ...).
+    [[nodiscard]] HookHandle addStreamFeature(xml::Element feature);
+    std::vector<xml::Element> streamFeatures() const;
+
+    /// Iqs a client may send before authenticating (XEP-0077 in-band registration), by payload
+    /// namespace. `reply` writes the answer to that client.
+    using PreAuthIqHandler =
+        std::function<void(const xml::Element& iq, std::string_view domain, std::string_view peerIp,
+                           std::function<void(xml::Element)> reply)>;
+    [[nodiscard]] HookHandle addPreAuthIq(std::string ns, PreAuthIqHandler handler);
+    const PreAuthIqHandler* findPreAuthIq(std::string_view ns) const;
+
     /// Server features advertised by disco#info (XEP-0030), derived from what is enabled.
     [[nodiscard]] HookHandle addFeature(IqTarget target, std::string feature);
     std::vector<std::string> features(IqTarget target) const;
@@ -120,6 +133,8 @@ class Hooks {
     std::map<IqKey, IqHandler> iqHandlers_;
     std::vector<std::pair<std::uint64_t, std::pair<SessionEvent, SessionHandler>>> sessionHandlers_;
     std::vector<std::pair<std::uint64_t, std::pair<IqTarget, std::string>>> features_;
+    std::vector<std::pair<std::uint64_t, xml::Element>> streamFeatures_;
+    std::map<std::string, PreAuthIqHandler, std::less<>> preAuthIqs_;
 };
 
 }  // namespace corvid::router

@@ -101,7 +101,9 @@ void Router::route(xml::Element&& stanza, LocalSession* origin) {
 void Router::handleIq(IqTarget target, xml::Element& iq, const Jid& from, const Jid& to,
                       LocalSession* origin) {
     if (!isRequest(iq)) {
-        return;  // results and errors for the server or an account are consumed here
+        // Results and errors for the server or an account end here: answers to sendIq().
+        resolvePendingIq(iq, from);
+        return;
     }
     const xml::Element* payload = iq.firstChildElement();
     if (payload == nullptr) {
@@ -255,6 +257,49 @@ void Router::broadcastPresence(xml::Element& presence, const Jid& from, LocalSes
         if (s->available || s == origin) {
             deliver(*s, presence);
         }
+    }
+}
+
+}  // namespace corvid::router
+
+namespace corvid::router {
+
+void Router::sendIq(xml::Element&& iq, IqCallback done, std::chrono::seconds timeout) {
+    std::string id = "corvid-" + std::to_string(nextIqId_++);
+    iq.setAttr("id", id);
+    pendingIqs_[id] = PendingIq{std::string(iq.attr("to")), std::move(done),
+                                std::chrono::steady_clock::now() + timeout};
+    route(std::move(iq));
+}
+
+bool Router::resolvePendingIq(const xml::Element& iq, const Jid& from) {
+    auto it = pendingIqs_.find(std::string(iq.attr("id")));
+    if (it == pendingIqs_.end()) {
+        return false;
+    }
+    // Only the entity we asked may answer (a full JID we asked must answer from itself).
+    auto asked = Jid::parse(it->second.to);
+    if (!asked || *asked != from) {
+        return false;
+    }
+    IqCallback done = std::move(it->second.done);
+    pendingIqs_.erase(it);
+    done(&iq);
+    return true;
+}
+
+void Router::expireIqs(std::chrono::steady_clock::time_point now) {
+    std::vector<IqCallback> expired;
+    for (auto it = pendingIqs_.begin(); it != pendingIqs_.end();) {
+        if (it->second.deadline <= now) {
+            expired.push_back(std::move(it->second.done));
+            it = pendingIqs_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    for (auto& done : expired) {
+        done(nullptr);
     }
 }
 

@@ -1,8 +1,11 @@
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <set>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "router/hooks.h"
 #include "router/session_registry.h"
@@ -44,6 +47,16 @@ class Router {
     void deliverToBare(xml::Element& stanza, const stanza::Jid& from, const stanza::Jid& to,
                        LocalSession* origin);
 
+    /// Sends an iq get/set from the server (or on behalf of an account) and calls `done` with the
+    /// result or error, or with nullptr when no answer came within `timeout` (see expireIqs).
+    /// The answer must come from the JID the request was sent to.
+    using IqCallback = std::function<void(const xml::Element* response)>;
+    void sendIq(xml::Element&& iq, IqCallback done,
+                std::chrono::seconds timeout = std::chrono::seconds(30));
+    /// Fails the requests whose time is up; the server calls this every few seconds.
+    void expireIqs(std::chrono::steady_clock::time_point now = std::chrono::steady_clock::now());
+    std::size_t pendingIqs() const { return pendingIqs_.size(); }
+
     /// Counters for tests and the admin tool.
     struct Stats {
         std::uint64_t routed = 0;
@@ -62,6 +75,15 @@ class Router {
     void broadcastPresence(xml::Element& presence, const stanza::Jid& from, LocalSession* origin);
     void deliver(LocalSession& session, const xml::Element& stanza);
 
+    bool resolvePendingIq(const xml::Element& iq, const stanza::Jid& from);
+
+    struct PendingIq {
+        std::string to;  // the JID the request went to: only it may answer
+        IqCallback done;
+        std::chrono::steady_clock::time_point deadline;
+    };
+    std::unordered_map<std::string, PendingIq> pendingIqs_;
+    std::uint64_t nextIqId_ = 1;
     std::set<std::string, std::less<>> localDomains_;
     SessionRegistry sessions_;
     Hooks hooks_;
