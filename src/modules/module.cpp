@@ -11,6 +11,9 @@ std::vector<ModulePtr> loadModules(ModuleContext& context) {
     if (enabled("ping")) {
         modules.push_back(makePingModule(context));
     }
+    // --- IM core: roster, presence, offline, blocking (in this order) ---
+    // --- IM features: disco, version, time, last, vcard, private, register ---
+    // --- PEP ---
     return modules;
 }
 
