@@ -183,7 +183,11 @@ class Loader {
                    Location tableLocation) {
         for (auto&& [key, node] : table) {
             const std::string name(key.str());
-            const KeyInfo* row = findKey(joinPath(schemaPath, name));
+            // A quoted key such as "limits.max_depth" is one key with a dot in its name, not
+            // the schema path it looks like.
+            const KeyInfo* row = name.find_first_of(".[]") == std::string::npos
+                                     ? findKey(joinPath(schemaPath, name))
+                                     : nullptr;
             const Location keyLocation = locationOf(key.source()).line != 0
                                              ? locationOf(key.source())
                                              : locationOf(node, tableLocation);
@@ -509,7 +513,7 @@ class Loader {
         buildComponents(root, config);
         buildListeners(root, config);
         buildModules(section(root, "modules"), config);
-        checkRoutes(section(root, "s2s"), config);
+        checkRoutes(section(root, "s2s"));
         checkCertificates(root, config);
         return config;
     }
@@ -792,14 +796,14 @@ class Loader {
                 const toml::table& mt = *node->as_table();
                 module.enabled = valueOr<bool>(mt, "enabled", false);
                 module.options = toOptions(mt, row->path);
-                checkModule(mt, module, config);
+                checkModule(mt, module);
             }
             config.modules.emplace(module.name, std::move(module));
         }
     }
 
     /// Rules within one module that the schema rows cannot express.
-    void checkModule(const toml::table& t, const ModuleConfig& module, const Config&) {
+    void checkModule(const toml::table& t, const ModuleConfig& module) {
         const std::string prefix = "modules." + module.name;
         const Location at = locationOf(t, kRootLocation);
         if (module.enabled) {
@@ -820,7 +824,7 @@ class Loader {
         }
     }
 
-    void checkRoutes(const toml::table& t, const Config& config) {
+    void checkRoutes(const toml::table& t) {
         const toml::node* routes = get(t, "routes");
         if (routes == nullptr || !routes->is_table()) {
             return;
@@ -832,7 +836,6 @@ class Loader {
                       quoted(*domain) + " is served here; a static route would never be used");
             }
         }
-        (void)config;
     }
 
     /// Every host needs a certificate unless the configuration runs entirely without TLS.

@@ -294,6 +294,12 @@ TEST_CASE("each kind of error names its key, line and column", "[conf]") {
         CHECK(e.line == 2);
         CHECK(e.message == "unknown key (did you mean limits.max_depth?)");
     }
+    SECTION("a quoted key that looks like a path is still unknown") {
+        const auto e =
+            errorFor(errorsOf("\"limits.max_depth\" = 8\n" + kMinimal), "\"limits.max_depth\"");
+        CHECK(e.line == 1);
+        CHECK_THAT(e.message, Catch::StartsWith("unknown key"));
+    }
     SECTION("unknown module") {
         const auto e =
             errorFor(errorsOf(kMinimal + "[modules.ofline]\nenabled = true\n"), "modules.ofline");
