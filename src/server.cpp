@@ -9,6 +9,7 @@
 #include "stanza/ns.h"
 #include "storage/account_store.h"
 #include "storage/database.h"
+#include "storage/secret_store.h"
 #include "util/log.h"
 #include "util/random.h"
 
@@ -97,6 +98,7 @@ Server::~Server() {
     modules_.clear();
     listeners_.clear();
     accounts_.reset();
+    secrets_.reset();
     database_.reset();
 }
 
@@ -111,9 +113,6 @@ bool Server::setUp() {
     for (const auto& host : config_.hosts) {
         router_.addLocalDomain(host.domain);
     }
-    // The secret that makes invented SCRAM salts stable for unknown users; derived from the
-    // config so that it survives restarts without being stored anywhere.
-    c2sSettings_.fakeSaltSecret = config_.database.dsn + "|" + config_.sourceName;
 
     storage::DbConfig db;
     db.dsn = config_.database.dsn;
@@ -123,9 +122,11 @@ bool Server::setUp() {
     db.reconnectMaxBackoffMs = static_cast<int>(config_.database.reconnectMaxBackoff.count());
     database_ = std::make_unique<storage::Database>(base_.get(), db);
     accounts_ = std::make_unique<storage::AccountStore>(*database_);
-    database_->start([](std::expected<void, std::string> ready) {
+    secrets_ = std::make_unique<storage::SecretStore>(*database_);
+    database_->start([this](std::expected<void, std::string> ready) {
         if (ready) {
             log::info("database ready");
+            loadSecrets();
         } else {
             log::error("database: {} (will keep retrying)", ready.error());
         }
@@ -227,8 +228,34 @@ c2s::ClientSession* Server::findSession(router::SessionId id) {
     return it == sessions_.end() ? nullptr : it->second.session.get();
 }
 
+void Server::loadSecrets() {
+    if (loadingSecrets_ || !c2sSettings_.fakeSaltSecret.empty()) {
+        return;
+    }
+    loadingSecrets_ = true;
+    // The key behind the invented SCRAM salts of unknown users must be secret and the same after
+    // a restart, or comparing salts would tell which accounts exist: made once, kept in the
+    // database.
+    const std::string random = util::randomId(32);
+    secrets_->getOrCreate("scram-fake-salt", storage::Bytes(random.begin(), random.end()),
+                          [this](std::expected<storage::Bytes, storage::StoreError> secret) {
+                              loadingSecrets_ = false;
+                              if (!secret) {
+                                  log::warn("cannot load server secrets: {}",
+                                            secret.error().message);
+                                  return;
+                              }
+                              c2sSettings_.fakeSaltSecret.assign(secret->begin(), secret->end());
+                          });
+}
+
 void Server::lookupCredentials(const std::string& username, const std::string& domain,
                                std::function<void(c2s::CredentialsResult)> done) {
+    if (c2sSettings_.fakeSaltSecret.empty()) {
+        loadSecrets();  // the database was away at start; try again, answer "later"
+        done(std::unexpected(c2s::LookupError::Unavailable));
+        return;
+    }
     accounts_->getCredentials(
         domain, username,
         [done = std::move(done)](

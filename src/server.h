@@ -18,6 +18,7 @@
 namespace corvid::storage {
 class Database;
 class AccountStore;
+class SecretStore;
 }  // namespace corvid::storage
 
 namespace corvid {
@@ -59,6 +60,7 @@ class Server final : public c2s::C2sServer {
     };
 
     bool setUp();
+    void loadSecrets();
     bool openListeners();
     void accept(Listener& listener, evutil_socket_t fd, sockaddr* address);
     void shutdown();
@@ -72,6 +74,8 @@ class Server final : public c2s::C2sServer {
     c2s::AuthThrottle throttle_;
     std::unique_ptr<storage::Database> database_;
     std::unique_ptr<storage::AccountStore> accounts_;
+    std::unique_ptr<storage::SecretStore> secrets_;
+    bool loadingSecrets_ = false;
     std::vector<modules::ModulePtr> modules_;
     std::vector<std::unique_ptr<Listener>> listeners_;
     std::unordered_map<router::SessionId, SessionSlot> sessions_;
