@@ -100,6 +100,7 @@ Server::~Server() {
     accounts_.reset();
     secrets_.reset();
     database_.reset();
+    workers_.reset();
 }
 
 bool Server::setUp() {
@@ -113,6 +114,8 @@ bool Server::setUp() {
     for (const auto& host : config_.hosts) {
         router_.addLocalDomain(host.domain);
     }
+
+    workers_ = std::make_unique<util::WorkerPool>(base_.get(), 1);
 
     storage::DbConfig db;
     db.dsn = config_.database.dsn;

@@ -14,6 +14,7 @@
 #include "net/tls_context.h"
 #include "router/router.h"
 #include "util/c_handles.h"
+#include "util/worker_pool.h"
 
 namespace corvid::storage {
 class Database;
@@ -41,6 +42,7 @@ class Server final : public c2s::C2sServer {
     const net::TlsContexts& tls() override { return *tls_; }
     const c2s::C2sSettings& c2sSettings() override { return c2sSettings_; }
     c2s::AuthThrottle& authThrottle() override { return throttle_; }
+    util::WorkerPool& workers() override { return *workers_; }
     void lookupCredentials(const std::string& username, const std::string& domain,
                            std::function<void(c2s::CredentialsResult)> done) override;
     std::vector<xml::Element> postAuthFeatures() override;
@@ -72,6 +74,7 @@ class Server final : public c2s::C2sServer {
     router::Router router_;
     c2s::C2sSettings c2sSettings_;
     c2s::AuthThrottle throttle_;
+    std::unique_ptr<util::WorkerPool> workers_;
     std::unique_ptr<storage::Database> database_;
     std::unique_ptr<storage::AccountStore> accounts_;
     std::unique_ptr<storage::SecretStore> secrets_;

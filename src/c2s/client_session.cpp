@@ -462,13 +462,42 @@ void ClientSession::onCredentials(CredentialsResult result) {
     if (!awaitingCredentials_ || !mechanism_ || state_ != State::Authenticating) {
         return;  // the client gave up meanwhile
     }
-    awaitingCredentials_ = false;
     if (!result) {
+        awaitingCredentials_ = false;
         // RFC 6120 §6.5.12: the database is away; the client may retry later.
         saslFailure(sasl::Failure::TemporaryAuthFailure, "account database unavailable");
         return;
     }
-    handleSaslStep(mechanism_->provideCredentials(std::move(*result)));
+    if (mechanism_->name() != "PLAIN") {
+        awaitingCredentials_ = false;
+        handleSaslStep(mechanism_->provideCredentials(std::move(*result)));
+        return;
+    }
+    // PLAIN derives keys from the password (PBKDF2, thousands of rounds): a worker does it, the
+    // loop goes on. The mechanism travels with the job and comes back with the step.
+    struct Check {
+        sasl::MechanismPtr mechanism;
+        sasl::Step step;
+    };
+    auto check = std::make_unique<Check>();
+    check->mechanism = std::move(mechanism_);
+    Check* job = check.get();
+    C2sServer& server = server_;
+    const router::SessionId id = id_;
+    server_.workers().post(
+        [job, credentials = std::move(*result)]() mutable {
+            job->step = job->mechanism->provideCredentials(std::move(credentials));
+        },
+        [check = std::move(check), &server, id]() mutable {
+            ClientSession* self = server.findSession(id);
+            if (self == nullptr || !self->awaitingCredentials_ ||
+                self->state_ != State::Authenticating) {
+                return;  // the client went away or gave up meanwhile
+            }
+            self->awaitingCredentials_ = false;
+            self->mechanism_ = std::move(check->mechanism);
+            self->handleSaslStep(std::move(check->step));
+        });
 }
 
 void ClientSession::saslFailure(sasl::Failure failure, std::string_view text) {

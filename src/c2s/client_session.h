@@ -13,6 +13,7 @@
 #include "sasl/mechanism.h"
 #include "stream/xmpp_stream.h"
 #include "util/c_handles.h"
+#include "util/worker_pool.h"
 
 namespace corvid::net {
 class TlsContexts;
@@ -50,6 +51,8 @@ class C2sServer {
     virtual const net::TlsContexts& tls() = 0;
     virtual const C2sSettings& c2sSettings() = 0;
     virtual AuthThrottle& authThrottle() = 0;
+    /// Threads for CPU-heavy work (PBKDF2 for PLAIN).
+    virtual util::WorkerPool& workers() = 0;
     /// Looks up the stored keys of `username@domain` (normalised); the callback runs later from
     /// the loop.
     virtual void lookupCredentials(const std::string& username, const std::string& domain,
