@@ -154,6 +154,7 @@ class RawClient:
         self.half_close = True  # ... and then shut our sending side down (TCP FIN)
         self._closed_ours = False
         self.reader = StreamReader()
+        self.skipped: list[ET.Element] = []  # elements wait_for() passed over, oldest first
         self.jid: Optional[str] = None
         self.domain = "localhost"
         self._ids = 0
@@ -265,6 +266,7 @@ class RawClient:
             if pred(el):
                 return el
             skipped.append(el)
+            self.skipped.append(el)
 
     def drain(self, quiet: float = 0.3) -> list[ET.Element]:
         """Elements that arrive until the connection has been quiet for `quiet` seconds.
