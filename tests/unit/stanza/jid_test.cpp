@@ -6,6 +6,7 @@
 #include <random>
 #include <set>
 #include <string>
+#include <type_traits>
 #include <unordered_set>
 
 using namespace corvid::stanza;
@@ -354,6 +355,17 @@ TEST_CASE("Jid::make, bare, withResource and the predicates", "[stanza]") {
     CHECK_FALSE(Jid::make("juliet", ""));
     CHECK_FALSE(Jid::make("a@b", "example.com"));
     CHECK(Jid::make("a", "example.com", "b@c/d")->resource() == "b@c/d");
+}
+
+TEST_CASE("no half-valid Jid can be built", "[stanza]") {
+    // Only parse() and make() (which validate) create Jids; copies stay valid.
+    STATIC_REQUIRE_FALSE(std::is_default_constructible_v<Jid>);
+    STATIC_REQUIRE_FALSE(std::is_constructible_v<Jid, std::string_view>);
+    STATIC_REQUIRE_FALSE(std::is_constructible_v<Jid, std::string>);
+    STATIC_REQUIRE_FALSE(
+        std::is_constructible_v<Jid, std::string_view, std::string_view, std::string_view>);
+    STATIC_REQUIRE(std::is_nothrow_move_constructible_v<Jid>);
+    STATIC_REQUIRE(std::is_copy_constructible_v<Jid>);
 }
 
 TEST_CASE("Jid equality, ordering and hashing follow the canonical form", "[stanza]") {
