@@ -234,6 +234,7 @@ class CorvidServer:
                                      stdin=subprocess.DEVNULL, stdout=self.log_file,
                                      stderr=subprocess.STDOUT, cwd=self.workdir)
         self.returncode = None
+        self._term_sent = False
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.READY_TIMEOUT
@@ -260,12 +261,19 @@ class CorvidServer:
         self._spawn()
         self._wait_ready()
 
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        """Sends SIGTERM and waits for the exit; returns the exit status (also in .returncode)."""
+    def terminate(self) -> None:
+        """Sends SIGTERM once (a second one means "leave now" to corvid)."""
+        if self.proc is not None and self.proc.poll() is None and not self._term_sent:
+            self._term_sent = True
+            self.proc.send_signal(signal.SIGTERM)
+
+    def stop(self) -> int:
+        """SIGTERM (unless sent already) and waits for the exit; returns the exit status (also in
+        .returncode)."""
         if self.proc is None:
             return 0
         if self.proc.poll() is None:
-            self.proc.send_signal(sig)
+            self.terminate()
             try:
                 self.proc.wait(self.STOP_TIMEOUT)
             except subprocess.TimeoutExpired:

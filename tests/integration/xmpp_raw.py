@@ -193,8 +193,10 @@ class RawClient:
         except (socket.timeout, TimeoutError):
             raise XmppTimeout("deadline passed") from None
         except ssl.SSLError as e:
-            # A peer that shuts the socket down without close_notify.
-            if "EOF" in str(e) or "UNEXPECTED_EOF" in str(e):
+            # A peer that shuts the socket down without close_notify; or, after our own TCP
+            # half-close (which sends no close_notify either), OpenSSL 3 on the server answering
+            # that with a fatal decode_error alert. Either way the stream is over.
+            if "EOF" in str(e) or self._closed_ours:
                 data = b""
             else:
                 raise
