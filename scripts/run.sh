@@ -16,8 +16,9 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
 run=$root/.run
+# Not chmod 700: the postgres user must be able to reach .run/pg. The key gets mode 600 and the
+# password is never written down.
 mkdir -p "$run"
-chmod 700 "$run"  # the key and the demo password live here
 
 listen=${CORVID_LISTEN:-127.0.0.1}
 c2s_port=${CORVID_C2S_PORT:-5222}
