@@ -67,11 +67,31 @@ def pg_dsn() -> str:
     return dsn
 
 
+TEST_USERS = {"alice": "alice-secret", "bob": "bob-secret", "carol": "carol-secret"}
+
+
+def _make_pool(pg_dsn, binaries, tls_cert, workdir, with_users: bool) -> DatabasePool:
+    def prepare(dbname: str) -> None:
+        # A config only ever read by corvidctl (its ports are never listened on).
+        s = CorvidServer(corvid_bin=binaries[0], corvidctl_bin=binaries[1], admin_dsn=pg_dsn,
+                         cert=tls_cert[0], key=tls_cert[1], workdir=workdir, dbname=dbname)
+        s.port, s.tls_port = 1, 2
+        s.write_config()
+        s.ctl("list-users", "localhost")  # migrates the schema
+        if with_users:
+            s.add_users({f"{name}@localhost": pw for name, pw in TEST_USERS.items()})
+    return DatabasePool(pg_dsn, prepare)
+
+
 @pytest.fixture(scope="session")
-def db_pool(pg_dsn):
-    pool = DatabasePool(pg_dsn)
-    yield pool
-    pool.close()
+def db_pools(pg_dsn, binaries, tls_cert, tmp_path_factory):
+    """Two pools of ready databases: an empty schema, and one with alice, bob and carol (made
+    with corvidctl adduser once, in the template) for tests that use the `users` fixture."""
+    pools = {flag: _make_pool(pg_dsn, binaries, tls_cert, tmp_path_factory.mktemp("template"),
+                              flag) for flag in (False, True)}
+    yield pools
+    for pool in pools.values():
+        pool.close()
 
 
 def _binary(var: str, default: str) -> str:
@@ -109,18 +129,22 @@ def tls_cert(certs_dir) -> tuple[Path, Path]:
 
 
 @pytest.fixture
-def server_factory(request, pg_dsn, db_pool, binaries, tls_cert, tmp_path):
+def server_factory(request, pg_dsn, db_pools, binaries, tls_cert, tmp_path):
     """Makes (and always cleans up) servers; `server` is the usual way in."""
     servers: list[CorvidServer] = []
 
-    def make(config=None, allow_log=(), admin_dsn=None, cert=None, start=True) -> CorvidServer:
+    def make(config=None, allow_log=(), admin_dsn=None, cert=None, start=True,
+             empty_database=False, with_users=False) -> CorvidServer:
+        """empty_database: a new database without the schema (corvid must migrate it);
+        with_users: the database has the TEST_USERS accounts."""
         workdir = tmp_path / f"corvid{len(servers)}"
         workdir.mkdir()
         cert_path, key_path = cert or tls_cert
         s = CorvidServer(corvid_bin=binaries[0], corvidctl_bin=binaries[1],
                          admin_dsn=admin_dsn or pg_dsn, cert=cert_path, key=key_path,
                          workdir=workdir, overrides=config, allow_log=tuple(allow_log),
-                         dbname=None if admin_dsn else db_pool.get())
+                         dbname=None if admin_dsn or empty_database
+                         else db_pools[with_users].get())
         servers.append(s)
         if start:
             s.start()
@@ -134,7 +158,7 @@ def server_factory(request, pg_dsn, db_pool, binaries, tls_cert, tmp_path):
             problems += s.close()
         finally:
             if s.admin_dsn == pg_dsn:
-                db_pool.drop_later(s.dbname)
+                db_pools[False].drop_later(s.dbname)
             else:
                 try:
                     s.drop_database()
@@ -148,12 +172,12 @@ def server_factory(request, pg_dsn, db_pool, binaries, tls_cert, tmp_path):
 def server(request, server_factory) -> CorvidServer:
     marker = request.node.get_closest_marker("corvid")
     kwargs = dict(marker.kwargs) if marker else {}
+    # A test that asks for `users` gets a database that has them already.
+    kwargs.setdefault("with_users", "users" in request.fixturenames)
     return server_factory(**kwargs)
 
 
 @pytest.fixture
 def users(server) -> dict[str, str]:
-    """alice, bob and carol with their passwords."""
-    accounts = {"alice": "alice-secret", "bob": "bob-secret", "carol": "carol-secret"}
-    server.add_users({f"{name}@localhost": pw for name, pw in accounts.items()})
-    return accounts
+    """alice, bob and carol (made with corvidctl adduser) with their passwords."""
+    return dict(TEST_USERS)

@@ -69,25 +69,38 @@ def new_dbname() -> str:
     return f"corvid_it_{os.getpid()}_{secrets.token_hex(4)}"
 
 
-def create_database(admin_dsn: str, name: str) -> None:
+def create_database(admin_dsn: str, name: str, template: Optional[str] = None) -> None:
     # FILE_COPY is about twice as fast as PostgreSQL 15's default WAL_LOG on a small cluster.
-    psql(admin_dsn, f'CREATE DATABASE "{name}" STRATEGY FILE_COPY')
+    tmpl = f' TEMPLATE "{template}"' if template else ""
+    psql(admin_dsn, f'CREATE DATABASE "{name}"{tmpl} STRATEGY FILE_COPY')
 
 
 class DatabasePool:
-    """Creates the next test's database in the background while the current test runs."""
+    """Creates the next tests' databases in the background while the current test runs.
 
-    def __init__(self, admin_dsn: str, ahead: int = 2) -> None:
+    They are copies of a template that corvidctl has migrated once per session, so each corvid
+    starts on an up-to-date schema (test_fresh_database covers corvid migrating an empty one)."""
+
+    def __init__(self, admin_dsn: str, migrate, ahead: int = 2) -> None:
         self.admin_dsn = admin_dsn
         self.ahead = ahead
+        self.template = f"corvid_it_template_{os.getpid()}_{secrets.token_hex(3)}"
+        self._migrate = migrate  # migrate(dbname): brings that database's schema up to date
         self._executor = concurrent.futures.ThreadPoolExecutor(1, "corvid-it-db")
         self._pending: collections.deque = collections.deque()
+        self._template_ready = self._executor.submit(self._make_template)
+
+    def _make_template(self) -> None:
+        create_database(self.admin_dsn, self.template)
+        self._migrate(self.template)
 
     def _schedule(self) -> None:
         name = new_dbname()
-        self._pending.append((name, self._executor.submit(create_database, self.admin_dsn, name)))
+        self._pending.append((name, self._executor.submit(create_database, self.admin_dsn, name,
+                                                          self.template)))
 
     def get(self) -> str:
+        self._template_ready.result(timeout=120)  # raises if migrating the template failed
         while len(self._pending) < self.ahead + 1:
             self._schedule()
         name, fut = self._pending.popleft()
@@ -99,9 +112,12 @@ class DatabasePool:
         self._executor.submit(psql, self.admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def close(self) -> None:
-        for name, fut in self._pending:
+        for name, fut in list(self._pending) + [(self.template, self._template_ready)]:
             try:
                 fut.result(timeout=60)
+            except Exception:
+                pass
+            try:
                 psql(self.admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             except Exception:
                 pass
@@ -230,6 +246,7 @@ class CorvidServer:
 
     def _spawn(self) -> None:
         self.log_file = open(self.log_path, "ab")
+        self._log_start = self.log_file.tell()  # this run's lines start here (see restart())
         self.proc = subprocess.Popen([self.corvid_bin, "--config", str(self.config_path)],
                                      stdin=subprocess.DEVNULL, stdout=self.log_file,
                                      stderr=subprocess.STDOUT, cwd=self.workdir)
@@ -239,7 +256,7 @@ class CorvidServer:
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + self.READY_TIMEOUT
         while True:
-            text = self.log()
+            text = self.log(since=self._log_start)
             rc = self.proc.poll()
             if rc is not None:
                 self.returncode = rc
@@ -315,9 +332,12 @@ class CorvidServer:
 
     # -- helpers --
 
-    def log(self) -> str:
+    def log(self, since: int = 0) -> str:
+        """The log text (of every run of this server, or from byte offset `since`)."""
         try:
-            return self.log_path.read_text(errors="replace")
+            with open(self.log_path, "rb") as f:
+                f.seek(since)
+                return f.read().decode(errors="replace")
         except FileNotFoundError:
             return ""
 

@@ -108,3 +108,34 @@ def test_plaintext_login_when_allowed(server_factory):
     assert c.bind().get("type") == "result"
     assert c.ping().get("type") == "result"
     c.close()
+
+
+def test_fresh_database_is_migrated_by_corvid(server_factory):
+    """The other tests start on a copy of a schema corvidctl migrated; here corvid itself starts
+    on an empty database."""
+    server = server_factory(empty_database=True)
+    server.add_user("alice@localhost", "pw")
+    c = RawClient(server.port)
+    assert c.login("alice", "pw", mechanism="SCRAM-SHA-1") == "alice@localhost/raw"
+    c.close()
+
+
+def test_accounts_survive_a_restart(server):
+    server.add_user("alice@localhost", "pw")
+    server.restart()
+    c = RawClient(server.port)
+    assert c.login("alice", "pw", mechanism="SCRAM-SHA-256") == "alice@localhost/raw"
+    c.close()
+    assert server.log().count("corvid running") == 2
+
+
+def test_corvidctl_lists_and_deletes_users(server, users):
+    r = server.ctl("list-users", "localhost")
+    assert sorted(r.stdout.split()) == ["alice@localhost", "bob@localhost", "carol@localhost"]
+    server.ctl("deluser", "carol@localhost")
+    assert "carol@localhost" not in server.ctl("list-users", "localhost").stdout.split()
+    c = RawClient(server.port)
+    c.negotiate_tls()
+    res = c.auth_plain("carol", users["carol"])
+    assert res.tag == q(NS_SASL, "failure"), "a deleted account logged in"
+    c.close()

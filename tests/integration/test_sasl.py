@@ -294,10 +294,12 @@ def test_plain_never_accepted_without_tls(server):
     c = RawClient(server.port)
     feats = c.open_stream()
     assert "PLAIN" not in mechanisms(feats), to_str(feats)
-    res = c.auth_plain("alice", "pw")
-    assert res.tag == q(NS_SASL, "failure"), \
-        f"PLAIN over an unencrypted stream was not refused: {to_str(res)}"
-    c.close()
+    try:
+        res = c.auth_plain("alice", "pw")
+        assert res.tag == q(NS_SASL, "failure"), \
+            f"PLAIN over an unencrypted stream was not refused: {to_str(res)}"
+    finally:
+        c.close()
 
 
 def test_incorrect_encoding(server):
