@@ -16,6 +16,13 @@ flags=(-std=c++20 -g -O1 -fno-omit-frame-pointer
        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
        -Wall -Wextra -Werror -Wshadow -I"$root")
 xml_sources=("$root"/xml/*.cpp)
+# Debian backports expat's reparse deferral (2.6.0) into 2.5.0-1+deb12u2 and later without
+# changing the version macros, so its presence can only be seen in the header. Same macro name as
+# the one the CMake build is asked to define.
+expat_h=$(echo '#include <expat.h>' | "$cxx" -x c++ -E -H - 2>&1 >/dev/null | sed -n 's/^\. //p' | head -n 1)
+if grep -q XML_SetReparseDeferralEnabled "${expat_h:-/usr/include/expat.h}" 2>/dev/null; then
+    flags+=(-DCORVID_EXPAT_HAS_REPARSE_DEFERRAL=1)
+fi
 
 build() {
     local name=$1

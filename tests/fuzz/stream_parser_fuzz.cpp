@@ -77,7 +77,7 @@ struct Recorder : StreamHandler {
         defaultNs = header.defaultNs;
         std::string ev = "start {" + header.ns + "}" + header.name + " xmlns=" + header.defaultNs;
         for (const auto& a : header.attributes) {
-            ev += " {" + a.ns + "}" + a.name + "=" + a.value;
+            ev += " {" + std::string(a.ns.str()) + "}" + a.name + "=" + a.value;
         }
         events.push_back(std::move(ev));
     }
