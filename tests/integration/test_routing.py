@@ -87,8 +87,9 @@ def test_chat_to_bare_jid_goes_to_highest_priority(server, users):
         c.close()
 
 
+@pytest.mark.corvid(config={"modules": {"offline": {"enabled": False}}})
 def test_message_to_offline_user_bounces(server, users):
-    """No offline storage module: RFC 6121 §8.5.2.2.1 says service-unavailable."""
+    """Offline storage off: RFC 6121 §8.5.2.2.1 says service-unavailable."""
     alice = online(server, "alice", users["alice"], "a")
     alice.message("bob@localhost", "are you there", id_="m1")
     err = alice.wait_for(lambda e: e.tag == q(NS_CLIENT, "message") and e.get("id") == "m1")
