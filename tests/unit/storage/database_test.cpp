@@ -459,7 +459,7 @@ TEST_CASE("statement timeout gives Timeout", "[pg][storage]") {
         REQUIRE(!r.ok());
         CHECK(r.error().kind == ErrorKind::Timeout);
         CHECK(r.error().sqlState == "57014");
-        CHECK(elapsed < 3s);
+        CHECK(elapsed < 8s);  // pg_sleep(10) was cut short; loose for loaded CI machines
         CHECK(runQuery(base.get(), db, kEcho, {intParam(2)}).int64(0, 0) == 2);
     }
     SECTION("a server that stops answering: the client times out and reconnects") {
@@ -491,7 +491,7 @@ TEST_CASE("statement timeout gives Timeout", "[pg][storage]") {
         CHECK(head.errorKind() == ErrorKind::Timeout);
         CHECK(second.errorKind() == ErrorKind::Unavailable);
         CHECK(elapsed >= 1s);  // the 300 ms statement timeout plus the grace
-        CHECK(elapsed < 5s);
+        CHECK(elapsed < 8s);
         kill(pid, SIGCONT);
         REQUIRE(recovers(base.get(), db, 10s));
         CHECK(backendPid(base.get(), db) != pid);
@@ -589,7 +589,7 @@ TEST_CASE("start fails cleanly without a server or with a bad DSN", "[storage]")
         REQUIRE(!started);
         CHECK(started.error().find("connect timed out") != std::string::npos);
         CHECK(elapsed >= 300ms);
-        CHECK(elapsed < 3s);
+        CHECK(elapsed < 8s);
     }
     SECTION("invalid DSN") {
         Database db(base.get(), testConfig("this is not a dsn", 1));
