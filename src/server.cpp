@@ -123,6 +123,8 @@ bool Server::setUp() {
     db.statementTimeoutMs = static_cast<int>(config_.database.statementTimeout.count());
     db.connectTimeoutMs = static_cast<int>(config_.database.connectTimeout.count());
     db.reconnectMaxBackoffMs = static_cast<int>(config_.database.reconnectMaxBackoff.count());
+    db.retryStart = true;  // PostgreSQL may come up after us: keep trying, serve meanwhile
+    db.log = [](std::string_view message) { log::warn("storage: {}", message); };
     database_ = std::make_unique<storage::Database>(base_.get(), db);
     accounts_ = std::make_unique<storage::AccountStore>(*database_);
     secrets_ = std::make_unique<storage::SecretStore>(*database_);

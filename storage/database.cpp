@@ -4,6 +4,7 @@
 #include <event2/event.h>
 #include <libpq-fe.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -208,6 +209,30 @@ void Database::log(std::string_view message) {
 void Database::startFailed(std::string why) {
     post([this, why = std::move(why)] {
         if (state_ != State::Starting) {
+            return;
+        }
+        if (config_.retryStart) {
+            // Drop this attempt's connections (we run from the task queue, not inside one of
+            // their callbacks) and start afresh later; the caller hears about each failure.
+            log("cannot start: " + why + "; retrying");
+            migrator_.reset();
+            for (auto& conn : conns_) {
+                conn->stop();
+            }
+            conns_.clear();
+            state_ = State::Created;
+            retryTimer_.reset(evtimer_new(
+                base_,
+                [](evutil_socket_t, short, void* arg) {
+                    auto* self = static_cast<Database*>(arg);
+                    ReadyCallback cb = std::move(self->onReady_);
+                    self->onReady_ = nullptr;
+                    self->start(std::move(cb));
+                },
+                this));
+            const int ms = std::clamp(config_.reconnectMaxBackoffMs, 100, 2000);
+            timeval tv{ms / 1000, (ms % 1000) * 1000};
+            evtimer_add(retryTimer_.get(), &tv);
             return;
         }
         stop();

@@ -45,6 +45,11 @@ struct DbConfig {
     /// Apply storage/schema migrations at start. Off for connections to a maintenance database
     /// (tests creating databases, say).
     bool applyMigrations = true;
+    /// When the first connection or the migrations fail at start, try again every
+    /// min(reconnectMaxBackoffMs, 2 s) instead of giving up (the daemon: PostgreSQL may come up
+    /// after corvid). onReady is then called once, on success; queries issued meanwhile fail with
+    /// Unavailable.
+    bool retryStart = false;
     /// statement_timeout while migrating (a migration may rewrite a large table). 0: none.
     int migrationTimeoutMs = 600000;
     /// Receives warnings (lost connections, a DSN that would block ...). Empty: stderr.
@@ -136,6 +141,7 @@ class Database final : private detail::Connection::Listener {
     // may call anything (execute, stop, even destroy this Database).
     std::deque<Task> tasks_;
     EventPtr tasksEv_;
+    EventPtr retryTimer_;  // retryStart: the next attempt
     bool tasksScheduled_ = false;
     bool* destroyed_ = nullptr;  // set while tasks run: tells them this object is gone
 };
