@@ -2,7 +2,7 @@
 # Runs the same load against corvid and Prosody and writes the figures (docs/benchmarks.md):
 #
 #   bench/compare.sh [--build DIR] [--sizes "1000 10000"] [--duration 10] [--servers "corvid prosody"]
-#                    [--workdir DIR] [--corvid-config FILE]
+#                    [--workdir DIR] [--corvid-config FILE] [--corvid-accounts sql|corvidctl]
 #
 # For each size N: a saturation run (--rate 0) against each server, then a run of each at half of
 # corvid's saturation rate (Prosody's if corvid did not run), for the latency figures. Every run
@@ -30,6 +30,7 @@ duration=10
 servers="corvid prosody"
 workdir="${TMPDIR:-/tmp}/corvid-bench-compare"
 corvid_config=""
+corvid_accounts=sql
 corvid_port=36222
 prosody_port=36322
 pg_port=36432
@@ -41,6 +42,7 @@ while [[ $# -gt 0 ]]; do
         --servers) servers="$2"; shift 2 ;;
         --workdir) workdir="$2"; shift 2 ;;
         --corvid-config) corvid_config="$2"; shift 2 ;;
+        --corvid-accounts) corvid_accounts="$2"; shift 2 ;;
         *) echo "compare.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -49,6 +51,7 @@ done
 if [[ -z "${CORVID_BENCH_SESSION:-}" ]]; then
     exec setsid -w env CORVID_BENCH_SESSION=1 bash "${BASH_SOURCE[0]}" --build "$build" \
         --sizes "$sizes" --duration "$duration" --servers "$servers" --workdir "$workdir" \
+        --corvid-accounts "$corvid_accounts" \
         ${corvid_config:+--corvid-config "$corvid_config"}
 fi
 echo -15 >/proc/self/autogroup 2>/dev/null || echo "compare.sh: could not raise the autogroup priority" >&2
@@ -106,6 +109,8 @@ prosody_setup() {
     mkdir -p "$prosody_dir/certs"
     prosody_port="$(free_port "$prosody_port")"
     cp "$workdir/certs/localhost.crt" "$workdir/certs/localhost.key" "$prosody_dir/certs/"
+    # Start once so that the accounts are (re)written now, before warm_up looks at them.
+    prosody_start >/dev/null && prosody_stop
 }
 prosody_start() {
     # Accounts are (re)written unpinned (one writer per core), only when the file changed.
@@ -186,11 +191,19 @@ TOML
     local want stamp="$corvid_dir/accounts.stamp"
     want="$(sha256sum "$accounts" | cut -d' ' -f1) $corvid_dsn"
     if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
-        log "creating $(wc -l <"$accounts") corvid accounts with corvidctl (one-time)"
-        # adduser fails for accounts that exist already: reset their passwords instead.
-        awk '{ print $1 "@localhost", $2 }' "$accounts" |
-            xargs -P "$(nproc)" -n 2 sh -c '"$0" --config "$1" adduser "$2" "$3" >/dev/null 2>&1 ||
-                "$0" --config "$1" passwd "$2" "$3" >/dev/null' "$corvidctl" "$corvid_config"
+        log "creating $(wc -l <"$accounts") corvid accounts ($corvid_accounts, one-time)"
+        if [[ "$corvid_accounts" == corvidctl ]]; then
+            # adduser fails for accounts that exist already: reset their passwords instead.
+            awk '{ print $1 "@localhost", $2 }' "$accounts" |
+                xargs -P "$(nproc)" -n 2 sh -c '"$0" --config "$1" adduser "$2" "$3" >/dev/null 2>&1 ||
+                    "$0" --config "$1" passwd "$2" "$3" >/dev/null' "$corvidctl" "$corvid_config"
+        else
+            # corvidctl makes one account per process, too slow for 10,000 (see
+            # corvid-accounts.py). It still applies the schema migrations first.
+            "$corvidctl" --config "$corvid_config" list-users localhost >/dev/null
+            /usr/bin/python3 "$here/corvid-accounts.py" "$accounts" localhost 4096 |
+                psql -q -v ON_ERROR_STOP=1 "$corvid_dsn" >/dev/null
+        fi
         echo "$want" >"$stamp"
     fi
 }
@@ -206,12 +219,17 @@ corvid_start() {
             tail -n 20 "$corvid_dir/corvid.log" >&2
             return 1
         fi
-        if (exec 3<>"/dev/tcp/127.0.0.1/$corvid_port") 2>/dev/null; then
+        # corvid listens before its PostgreSQL pool is up (logins fail with
+        # temporary-auth-failure until then): wait for one real login to succeed.
+        if (exec 3<>"/dev/tcp/127.0.0.1/$corvid_port") 2>/dev/null &&
+            [[ "$("$bench" --port "$corvid_port" --accounts "$accounts" --connections 1 \
+                --duration 0 --settle 0 --login-timeout 5 --quiet --json - 2>/dev/null |
+                jq .established)" == 1 ]]; then
             return 0
         fi
         sleep 0.1
     done
-    log "corvid did not listen on $corvid_port within 10 s"
+    log "corvid did not accept a login on $corvid_port within 10 s"
     corvid_stop
     return 1
 }
@@ -257,20 +275,24 @@ run_one() {
 
 # The first login of each account costs the bench about 1 ms of PBKDF2 (the server's salt is
 # only known then), which would slow the first measured run's logins but no later one's. So a
-# login-only pass fills the bench's SCRAM cache first; it is kept with the accounts.
+# login-only pass fills the bench's SCRAM cache first. The cache is kept while the server's copy
+# of the accounts (and so its salts) stays the same: the mtime of the stamp file written
+# whenever they are (re)created identifies that copy.
+accounts_generation() {
+    local f="$corvid_dir/accounts.stamp"
+    [[ "$1" == prosody ]] && f="$prosody_dir/data/accounts.stamp"
+    stat -c %y "$f" 2>/dev/null || echo none
+}
 warm_up() {
-    local server="$1" cache="$workdir/$1.scram-cache" stamp="$workdir/$1.scram-cache.stamp" want
-    want="$(sha256sum "$accounts" | cut -d' ' -f1)"
-    [[ "$server" == corvid ]] && want="$want $(cat "$corvid_dir/accounts.stamp")"
-    if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
-        rm -f "$cache"
-    fi
-    if [[ -f "$cache" ]] && (($(wc -l <"$cache") >= max_n)); then
+    local server="$1" cache="$workdir/$1.scram-cache" stamp="$workdir/$1.scram-cache.stamp"
+    if [[ -f "$stamp" && "$(cat "$stamp")" == "$(accounts_generation "$server")" &&
+        -f "$cache" ]] && (($(wc -l <"$cache") >= max_n)); then
         return 0
     fi
+    rm -f "$cache"
     local saved_duration="$duration"
     duration=0
-    run_one "$server" "$max_n" 0 warm-up 0 && echo "$want" >"$stamp"
+    run_one "$server" "$max_n" 0 warm-up 0 && accounts_generation "$server" >"$stamp"
     duration="$saved_duration"
 }
 
