@@ -2,12 +2,8 @@
 
 #include "load_loop.h"
 
-#include <event2/buffer.h>
-#include <event2/bufferevent_ssl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <openssl/err.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <charconv>
@@ -48,19 +44,6 @@ std::string escapeXml(std::string_view in) {
     return out;
 }
 
-std::string openSslErrors() {
-    std::string out;
-    while (unsigned long e = ERR_get_error()) {
-        char buf[256];
-        ERR_error_string_n(e, buf, sizeof buf);
-        if (!out.empty()) {
-            out += "; ";
-        }
-        out += buf;
-    }
-    return out;
-}
-
 }  // namespace
 
 const char* failKindName(FailKind kind) {
@@ -90,53 +73,38 @@ const char* failKindName(FailKind kind) {
 BenchConnection::BenchConnection(LoadLoop& loop, int index, const Account& account)
     : loop_(loop), index_(index), account_(account), reader_(*this) {}
 
-BenchConnection::~BenchConnection() {
-    releaseTransport();
-}
+BenchConnection::~BenchConnection() = default;
 
 void BenchConnection::start(const sockaddr_storage& target, const sockaddr_storage& source) {
     connectStartNs_ = nowNs();
     transitionTo(State::Connecting);
-    fd_ = socket(target.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd_ < 0) {
+    int fd = socket(target.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
         fail(FailKind::Connect, std::string("socket: ") + std::strerror(errno));
         return;
     }
+    socket_ = std::make_unique<TlsSocket>(loop_.base(), fd, *this, loop_.readBuffer(),
+                                          LoadLoop::kReadBufferSize);
     int one = 1;
     // Messages are small and latency is what we measure: no Nagle delay.
-    setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     if (source.ss_family != AF_UNSPEC) {
         // Let connect() choose the port per (source, destination), not bind(): ports are then
         // unique per 4-tuple, so each source address gives a full ephemeral range.
-        setsockopt(fd_, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+        setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
         socklen_t len = source.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
-        if (bind(fd_, reinterpret_cast<const sockaddr*>(&source), len) != 0) {
+        if (bind(fd, reinterpret_cast<const sockaddr*>(&source), len) != 0) {
             fail(FailKind::Connect, std::string("bind: ") + std::strerror(errno));
             return;
         }
     }
-    if (loop_.options().tls == TlsMode::Direct) {
-        bev_.reset(bufferevent_openssl_socket_new(
-            loop_.base(), fd_, loop_.newSsl(), BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE));
-        fdOwnedByBev_ = true;
-        bufferevent_openssl_set_allow_dirty_shutdown(bev_.get(), 1);
-    } else {
-        bev_.reset(bufferevent_socket_new(loop_.base(), fd_, 0));
-        fdOwnedByBev_ = false;
-    }
-    bufferevent_setcb(bev_.get(), &BenchConnection::readCallback, nullptr,
-                      &BenchConnection::eventCallback, this);
-    bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
     socklen_t len = target.ss_family == AF_INET ? sizeof(sockaddr_in) : sizeof(sockaddr_in6);
-    if (bufferevent_socket_connect(bev_.get(), reinterpret_cast<const sockaddr*>(&target),
-                                   static_cast<int>(len)) != 0) {
-        fail(FailKind::Connect, std::string("connect: ") + std::strerror(errno));
-    }
+    socket_->connect(reinterpret_cast<const sockaddr*>(&target), len);
 }
 
 void BenchConnection::send(std::string_view data) {
-    if (bev_) {
-        bufferevent_write(bev_.get(), data.data(), data.size());
+    if (socket_) {
+        socket_->write(data);
     }
 }
 
@@ -148,28 +116,9 @@ void BenchConnection::sendStreamHeader() {
     transitionTo(State::AwaitFeatures);
 }
 
-void BenchConnection::readCallback(bufferevent*, void* self) {
-    static_cast<BenchConnection*>(self)->handleRead();
-}
-
-void BenchConnection::eventCallback(bufferevent*, short what, void* self) {
-    static_cast<BenchConnection*>(self)->handleEvent(what);
-}
-
-void BenchConnection::handleRead() {
-    evbuffer* in = bufferevent_get_input(bev_.get());
+void BenchConnection::onData(const char* data, size_t len) {
     inReader_ = true;
-    XmlReader::FeedResult result = XmlReader::FeedResult::Ok;
-    while (result == XmlReader::FeedResult::Ok) {
-        auto n = static_cast<size_t>(evbuffer_get_contiguous_space(in));
-        if (n == 0) {
-            break;
-        }
-        const char* data =
-            reinterpret_cast<const char*>(evbuffer_pullup(in, static_cast<ev_ssize_t>(n)));
-        result = reader_.feed(data, n);
-        evbuffer_drain(in, n);
-    }
+    XmlReader::FeedResult result = reader_.feed(data, len);
     inReader_ = false;
     if (result == XmlReader::FeedResult::Error) {
         fail(FailKind::Xml, reader_.errorText());
@@ -177,63 +126,48 @@ void BenchConnection::handleRead() {
     }
     PendingAction action = pending_;
     pending_ = PendingAction::None;
+    if (finished()) {
+        return;
+    }
     switch (action) {
         case PendingAction::StartTls:
-            switchToTls();
+            // The server's <proceed/> was the last plaintext byte.
+            startTls();
             break;
         case PendingAction::Restart:
             restartStream();
-            break;
-        case PendingAction::Fail:
-            releaseTransport();
             break;
         case PendingAction::None:
             break;
     }
 }
 
-void BenchConnection::handleEvent(short what) {
-    if (what & BEV_EVENT_CONNECTED) {
-        if (state_ == State::Connecting) {
-            sendStreamHeader();  // TCP is up (or, with direct TLS, the handshake is done)
-        } else if (state_ == State::TlsHandshake) {
-            phase_ = Phase::Secured;
-            restartStream();
+void BenchConnection::onConnected() {
+    if (state_ == State::Connecting) {
+        if (loop_.options().tls == TlsMode::Direct) {
+            startTls();
+        } else {
+            sendStreamHeader();
         }
-        return;
-    }
-    if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF | BEV_EVENT_TIMEOUT)) {
-        std::string detail = (what & BEV_EVENT_EOF) ? "connection closed by server"
-                                                    : std::string(std::strerror(errno));
-        FailKind kind = FailKind::Closed;
-        if (state_ == State::Connecting && loop_.options().tls == TlsMode::StartTls) {
-            kind = FailKind::Connect;
-        } else if (state_ == State::TlsHandshake ||
-                   (state_ == State::Connecting && loop_.options().tls == TlsMode::Direct)) {
-            kind = FailKind::Tls;
-        }
-        if (std::string ssl = openSslErrors(); !ssl.empty()) {
-            detail += " (" + ssl + ")";
-        }
-        fail(kind, detail);
+    } else if (state_ == State::TlsHandshake) {
+        phase_ = Phase::Secured;
+        restartStream();
     }
 }
 
-void BenchConnection::switchToTls() {
-    // The server's <proceed/> was the last plaintext byte; nothing is left in the input buffer.
-    bev_.reset();
-    bev_.reset(bufferevent_openssl_socket_new(loop_.base(), fd_, loop_.newSsl(),
-                                              BUFFEREVENT_SSL_CONNECTING, BEV_OPT_CLOSE_ON_FREE));
-    fdOwnedByBev_ = true;
-    if (!bev_) {
-        fail(FailKind::Tls, "bufferevent_openssl_socket_new failed");
-        return;
+void BenchConnection::onClosed(const std::string& reason, bool duringTls) {
+    FailKind kind = FailKind::Closed;
+    if (duringTls) {
+        kind = FailKind::Tls;
+    } else if (state_ == State::Connecting) {
+        kind = FailKind::Connect;
     }
-    bufferevent_openssl_set_allow_dirty_shutdown(bev_.get(), 1);
-    bufferevent_setcb(bev_.get(), &BenchConnection::readCallback, nullptr,
-                      &BenchConnection::eventCallback, this);
-    bufferevent_enable(bev_.get(), EV_READ | EV_WRITE);
+    fail(kind, reason);
+}
+
+void BenchConnection::startTls() {
     transitionTo(State::TlsHandshake);
+    socket_->startTls(SslPtr(loop_.newSsl()));
 }
 
 void BenchConnection::restartStream() {
@@ -487,7 +421,7 @@ void BenchConnection::close() {
     bool wasLoggingIn = loggingIn();
     send("</stream:stream>");
     transitionTo(State::Closed);
-    releaseTransport();
+    socket_.reset();
     if (wasLoggingIn) {
         loop_.onFailed(*this, true, FailKind::Timeout, "still logging in at shutdown");
     }
@@ -500,20 +434,12 @@ void BenchConnection::fail(FailKind kind, std::string detail) {
     bool wasLoggingIn = loggingIn();
     transitionTo(State::Failed);
     loop_.onFailed(*this, wasLoggingIn, kind, detail);
+    if (socket_) {
+        socket_->close();
+    }
     if (inReader_) {
-        pending_ = PendingAction::Fail;
         reader_.stop();
-    } else {
-        releaseTransport();
     }
-}
-
-void BenchConnection::releaseTransport() {
-    bev_.reset();
-    if (!fdOwnedByBev_ && fd_ >= 0) {
-        ::close(fd_);
-    }
-    fd_ = -1;
 }
 
 }  // namespace corvid::bench

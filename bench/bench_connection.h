@@ -3,6 +3,7 @@
 #include "bench_options.h"
 #include "c_handles.h"
 #include "scram_client.h"
+#include "tls_socket.h"
 #include "xml_reader.h"
 
 #include <sys/socket.h>
@@ -22,7 +23,7 @@ const char* failKindName(FailKind kind);
 
 /// One simulated client: TCP connect, stream header, STARTTLS (or direct TLS), SCRAM, restart,
 /// bind, initial presence, then messages to and from its peer (connection index ^ 1).
-class BenchConnection final : public XmlReaderListener {
+class BenchConnection final : public XmlReaderListener, public SocketListener {
   public:
     enum class State {
         Idle,
@@ -71,26 +72,23 @@ class BenchConnection final : public XmlReaderListener {
     void onElement(XmlNode&& element) override;
     void onStreamClose() override;
 
+    void onConnected() override;
+    void onData(const char* data, size_t len) override;
+    void onClosed(const std::string& reason, bool duringTls) override;
+
   private:
     enum class Phase { Plain, Secured, Authenticated };
-    enum class PendingAction { None, StartTls, Restart, Fail };
-
-    static void readCallback(bufferevent* bev, void* self);
-    static void eventCallback(bufferevent* bev, short what, void* self);
-    void handleRead();
-    void handleEvent(short what);
+    enum class PendingAction { None, StartTls, Restart };
 
     void onFeatures(const XmlNode& features);
     void onMessage(const XmlNode& message);
     void onIq(const XmlNode& iq);
     void sendStreamHeader();
     void send(std::string_view data);
-    void switchToTls();
+    void startTls();
     void restartStream();
-    /// Marks the connection failed; frees the transport now unless inside the XML reader, where
-    /// it is deferred to handleRead() (the reader's buffer belongs to the bufferevent).
+    /// Marks the connection failed and closes its socket (safe inside the socket's callbacks).
     void fail(FailKind kind, std::string detail);
-    void releaseTransport();
     void transitionTo(State next) { state_ = next; }
 
     LoadLoop& loop_;
@@ -103,11 +101,7 @@ class BenchConnection final : public XmlReaderListener {
     bool inReader_ = false;
     bool sessionRequired_ = false;
 
-    int fd_ = -1;
-    // A plain bufferevent does not own the socket, so that STARTTLS can replace it with an
-    // OpenSSL bufferevent on the same fd; the OpenSSL one owns it (BEV_OPT_CLOSE_ON_FREE).
-    bool fdOwnedByBev_ = false;
-    BuffereventPtr bev_;
+    std::unique_ptr<TlsSocket> socket_;
     XmlReader reader_;
     std::unique_ptr<ScramClient> scram_;
     std::string fullJid_;

@@ -4,7 +4,6 @@
 // specialised std::default_delete). The bench keeps its own copy rather than src/util/c_handles.h
 // so that it builds without any of the server's code.
 
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <expat.h>
 #include <openssl/ssl.h>
@@ -19,8 +18,8 @@ struct EventBaseDeleter {
 struct EventDeleter {
     void operator()(event* p) const { event_free(p); }
 };
-struct BuffereventDeleter {
-    void operator()(bufferevent* p) const { bufferevent_free(p); }
+struct SslDeleter {
+    void operator()(SSL* p) const { SSL_free(p); }
 };
 struct SslCtxDeleter {
     void operator()(SSL_CTX* p) const { SSL_CTX_free(p); }
@@ -31,7 +30,7 @@ struct XmlParserDeleter {
 
 using EventBasePtr = std::unique_ptr<event_base, EventBaseDeleter>;
 using EventPtr = std::unique_ptr<event, EventDeleter>;
-using BuffereventPtr = std::unique_ptr<bufferevent, BuffereventDeleter>;
+using SslPtr = std::unique_ptr<SSL, SslDeleter>;
 using SslCtxPtr = std::unique_ptr<SSL_CTX, SslCtxDeleter>;
 using XmlParserPtr = std::unique_ptr<XML_ParserStruct, XmlParserDeleter>;
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the same load against corvid and Prosody and writes the figures (docs/benchmarks.md):
 #
-#   bench/compare.sh [--build DIR] [--sizes "1000 10000"] [--duration 10] [--servers "corvid prosody"]
+#   bench/compare.sh [--build DIR] [--bench PATH] [--sizes "1000 10000"] [--duration 10] [--servers "corvid prosody"]
 #                    [--workdir DIR] [--corvid-config FILE] [--corvid-accounts sql|corvidctl]
 #
 # For each size N: a saturation run (--rate 0) against each server, then a run of each at half of
@@ -25,6 +25,7 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/.." && pwd)"
 build="$repo/build"
+bench=""
 sizes="1000 10000"
 duration=10
 servers="corvid prosody"
@@ -37,6 +38,7 @@ pg_port=36432
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --build) build="$2"; shift 2 ;;
+        --bench) bench="$2"; shift 2 ;;
         --sizes) sizes="$2"; shift 2 ;;
         --duration) duration="$2"; shift 2 ;;
         --servers) servers="$2"; shift 2 ;;
@@ -50,13 +52,14 @@ done
 # A new session gets a new autogroup: raising its priority affects only what this script starts.
 if [[ -z "${CORVID_BENCH_SESSION:-}" ]]; then
     exec setsid -w env CORVID_BENCH_SESSION=1 bash "${BASH_SOURCE[0]}" --build "$build" \
+        ${bench:+--bench "$bench"} \
         --sizes "$sizes" --duration "$duration" --servers "$servers" --workdir "$workdir" \
         --corvid-accounts "$corvid_accounts" \
         ${corvid_config:+--corvid-config "$corvid_config"}
 fi
 echo -15 >/proc/self/autogroup 2>/dev/null || echo "compare.sh: could not raise the autogroup priority" >&2
 
-bench="$build/bench/corvid-bench"
+bench="${bench:-$build/bench/corvid-bench}"
 corvid="$build/src/corvid"
 corvidctl="$build/src/corvidctl"
 results="$workdir/results"

@@ -79,8 +79,11 @@ LoadLoop::LoadLoop(const BenchOptions& options, const std::vector<Account>& acco
     SSL_CTX_set_min_proto_version(sslCtx_.get(), TLS1_2_VERSION);
     // 10,000 idle connections should not each pin 2 x 16 KiB of OpenSSL buffers.
     SSL_CTX_set_mode(sslCtx_.get(), SSL_MODE_RELEASE_BUFFERS);
-    // No SSL_CTX_set_read_ahead(): records read ahead are invisible to SSL_pending(), and
-    // libevent's OpenSSL bufferevent would then wait for socket readiness that never comes.
+    // TlsSocket drains SSL_read() until it wants more, so reading ahead is safe and saves
+    // system calls; it retries partial writes from a buffer that may move as it grows.
+    SSL_CTX_set_read_ahead(sslCtx_.get(), 1);
+    SSL_CTX_set_mode(sslCtx_.get(),
+                     SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
 
     tick_.reset(event_new(base_.get(), -1, EV_PERSIST, &LoadLoop::tickCallback, this));
     startEvent_.reset(event_new(base_.get(), -1, 0, &LoadLoop::startCallback, this));
@@ -115,7 +118,7 @@ LoadLoop::LoadLoop(const BenchOptions& options, const std::vector<Account>& acco
 }
 
 LoadLoop::~LoadLoop() {
-    // Connections hold bufferevents on base_: free them before the base.
+    // Connections hold events on base_: free them before the base.
     connections_.clear();
     tick_.reset();
     startEvent_.reset();

@@ -81,6 +81,9 @@ class LoadLoop {
     // For BenchConnection, on this loop's thread.
     event_base* base() const { return base_.get(); }
     SSL* newSsl();
+    static constexpr size_t kReadBufferSize = 16 * 1024 + 512;  // one TLS record and change
+    /// Shared by the loop's sockets: only one reads at a time.
+    char* readBuffer() { return readBuffer_.data(); }
     const BenchOptions& options() const { return options_; }
     /// Also used by the coordinating thread before run() and after it has returned.
     SaltedPasswordCache& scramCache() { return scramCache_; }
@@ -111,6 +114,7 @@ class LoadLoop {
     EventPtr tick_;
     EventPtr startEvent_;
     EventPtr stopEvent_;
+    std::array<char, kReadBufferSize> readBuffer_{};
     std::vector<BenchConnectionPtr> connections_;
     std::vector<BenchConnection*> senders_;
     sockaddr_storage target_{};
