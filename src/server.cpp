@@ -95,6 +95,8 @@ Server::~Server() {
     // Sessions first: they unregister from the router and may still use the stores.
     sessions_.clear();
     graveyard_.clear();
+    toRemoteHook_.reset();
+    s2s_.reset();
     modules_.clear();
     listeners_.clear();
     accounts_.reset();
@@ -132,6 +134,7 @@ bool Server::setUp() {
         if (ready) {
             log::info("database ready");
             loadSecrets();
+            loadDialbackSecret();
         } else {
             log::error("database: {} (will keep retrying)", ready.error());
         }
@@ -139,6 +142,9 @@ bool Server::setUp() {
 
     modules::ModuleContext context{base_.get(), router_, *database_, config_};
     modules_ = modules::loadModules(context);
+    if (!setUpS2s()) {
+        return false;
+    }
 
     reaper_.reset(event_new(
         base_.get(), -1, 0,
@@ -158,9 +164,75 @@ bool Server::setUp() {
     return openListeners();
 }
 
+bool Server::setUpS2s() {
+    if (!config_.s2s.enabled) {
+        return true;
+    }
+    s2s::S2sSettings s;
+    const auto& c = config_.s2s;
+    const auto& limits = config_.limits;
+    s.requireValidCertificate = c.requireValidCertificate;
+    s.dialback = c.dialback;
+    s.dialbackWithoutCertificate = c.dialbackWithoutCertificate;
+    s.idleTimeoutSeconds = static_cast<int>(c.idleTimeout.count());
+    s.connectTimeoutSeconds = static_cast<int>(c.connectTimeout.count());
+    for (const auto& [domain, route] : c.routes) {
+        s.routes.emplace(domain, s2s::StaticTarget{route.host, route.port});
+    }
+    s.limits = xml::StreamLimits{limits.s2sMaxStanzaBytes, limits.maxDepth, limits.maxAttributes};
+    s.preAuthLimits =
+        xml::StreamLimits{limits.maxStanzaBytesPreauth, std::min<std::size_t>(limits.maxDepth, 16),
+                          limits.maxAttributes};
+    s.maxOutputBytes = std::max(limits.outputBufferBytes, limits.s2sMaxStanzaBytes * 2);
+    s.queueMax = limits.s2sQueueMax;
+    s.maxConnectionsPerIp = limits.maxConnectionsPerIp;
+    // XEP-0185: a configured secret, else the one kept in the database (loaded when it is
+    // ready); until then a random one, so that dialback works from the first second.
+    std::string secret = c.dialbackSecret.value_or(util::randomId(32));
+    auto manager = s2s::S2sManager::create(base_.get(), router_, *tls_, std::move(s),
+                                           c.caFile.value_or(""), std::move(secret));
+    if (!manager) {
+        log::error("s2s: {}", manager.error());
+        return false;
+    }
+    s2s_ = std::move(*manager);
+    toRemoteHook_ = router_.hooks().add(router::Event::ToRemote, 0, [this](auto& context) {
+        return s2s_->routeOut(context);
+    });
+    return true;
+}
+
+void Server::loadDialbackSecret() {
+    if (!s2s_ || config_.s2s.dialbackSecret || loadingDialbackSecret_) {
+        return;
+    }
+    loadingDialbackSecret_ = true;
+    // Every node and every restart must make the same keys (XEP-0185 §3), or a peer verifying a
+    // key with another node would be told it is invalid.
+    const std::string random = util::randomId(32);
+    secrets_->getOrCreate("s2s-dialback", storage::Bytes(random.begin(), random.end()),
+                          [this](std::expected<storage::Bytes, storage::StoreError> secret) {
+                              loadingDialbackSecret_ = false;
+                              if (!secret) {
+                                  log::warn("cannot load the dialback secret: {}",
+                                            secret.error().message);
+                                  return;
+                              }
+                              s2s_->setDialbackSecret(std::string(secret->begin(), secret->end()));
+                          });
+}
+
 bool Server::openListeners() {
     for (const auto& lc : config_.listeners) {
-        if (lc.type != conf::ListenerType::C2s && lc.type != conf::ListenerType::C2sDirectTls) {
+        const bool s2sListener = lc.type == conf::ListenerType::S2s ||
+                                 lc.type == conf::ListenerType::S2sDirectTls;
+        if (s2sListener && !s2s_) {
+            log::warn("listener {} on {}:{}: s2s is disabled; skipped", conf::toString(lc.type),
+                      lc.address, lc.port);
+            continue;
+        }
+        if (lc.type != conf::ListenerType::C2s && lc.type != conf::ListenerType::C2sDirectTls &&
+            !s2sListener) {
             log::warn("listener {} on {}:{} is not supported yet; skipped", conf::toString(lc.type),
                       lc.address, lc.port);
             continue;
@@ -197,6 +269,12 @@ bool Server::openListeners() {
 
 void Server::accept(Listener& listener, evutil_socket_t fd, sockaddr* address) {
     std::string ip = addressToString(address);
+    if (listener.type == conf::ListenerType::S2s ||
+        listener.type == conf::ListenerType::S2sDirectTls) {
+        // Server connections are counted and limited by the s2s manager.
+        s2s_->accept(fd, std::move(ip), listener.type == conf::ListenerType::S2sDirectTls);
+        return;
+    }
     std::size_t& count = connectionsPerIp_[ip];
     if (stopping_ || count >= config_.limits.maxConnectionsPerIp) {
         log::warn("refusing connection from {}: {} connections already", ip, count);
@@ -223,7 +301,11 @@ void Server::sessionFinished(router::SessionId id) {
     graveyard_.push_back(std::move(it->second.session));
     sessions_.erase(it);
     event_active(reaper_.get(), 0, 0);
-    if (stopping_ && sessions_.empty()) {
+    exitWhenIdle();
+}
+
+void Server::exitWhenIdle() {
+    if (stopping_ && sessions_.empty() && (!s2s_ || s2s_->empty())) {
         event_base_loopexit(base_.get(), nullptr);
     }
 }
@@ -307,7 +389,10 @@ void Server::shutdown() {
     for (auto& [id, slot] : sessions_) {
         slot.session->closeWithError(stanza::StreamCondition::SystemShutdown, "server shutdown");
     }
-    if (sessions_.empty()) {
+    if (s2s_) {
+        s2s_->shutdown([this] { exitWhenIdle(); });
+    }
+    if (sessions_.empty() && (!s2s_ || s2s_->empty())) {
         event_base_loopexit(base_.get(), nullptr);
     } else {
         timeval grace{3, 0};

@@ -13,6 +13,7 @@
 #include "modules/module.h"
 #include "net/tls_context.h"
 #include "router/router.h"
+#include "s2s/s2s_manager.h"
 #include "util/c_handles.h"
 #include "util/worker_pool.h"
 
@@ -62,7 +63,11 @@ class Server final : public c2s::C2sServer {
     };
 
     bool setUp();
+    bool setUpS2s();
     void loadSecrets();
+    void loadDialbackSecret();
+    /// Leaves the loop once shutting down and every c2s and s2s stream is gone.
+    void exitWhenIdle();
     bool openListeners();
     void accept(Listener& listener, evutil_socket_t fd, sockaddr* address);
     void shutdown();
@@ -80,6 +85,9 @@ class Server final : public c2s::C2sServer {
     std::unique_ptr<storage::SecretStore> secrets_;
     bool loadingSecrets_ = false;
     std::vector<modules::ModulePtr> modules_;
+    std::unique_ptr<s2s::S2sManager> s2s_;
+    router::HookHandle toRemoteHook_;
+    bool loadingDialbackSecret_ = false;
     std::vector<std::unique_ptr<Listener>> listeners_;
     std::unordered_map<router::SessionId, SessionSlot> sessions_;
     std::unordered_map<std::string, std::size_t> connectionsPerIp_;

@@ -2,6 +2,7 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
 
 #include <utility>
 
@@ -44,10 +45,43 @@ XmppStream::XmppStream(event_base* base, evutil_socket_t fd, std::string peerAdd
     bufferevent_enable(bev_, EV_READ | EV_WRITE);
 }
 
+XmppStream::XmppStream(event_base* base, const sockaddr* address, socklen_t addressLength,
+                       std::string peerAddress, Owner& owner, Options options, SSL* directTls)
+    : base_(base),
+      owner_(owner),
+      options_(std::move(options)),
+      peerAddress_(std::move(peerAddress)),
+      parser_(*this, options_.limits),
+      outgoing_(true),
+      outgoingDirectTls_(directTls != nullptr),
+      directTlsPending_(directTls),
+      idleTimeoutSeconds_(options_.idleTimeoutSeconds) {
+    bev_ = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    deferred_.reset(event_new(base, -1, 0, &XmppStream::deferredCallback, this));
+    installCallbacks();
+    applyTimeouts();
+    bufferevent_enable(bev_, EV_READ | EV_WRITE);
+    // A failure here (or an immediate refusal) is reported from the loop, like any other.
+    if (bufferevent_socket_connect(bev_, address, static_cast<int>(addressLength)) != 0) {
+        errorText_ = evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR());
+        abort();
+    }
+}
+
 XmppStream::~XmppStream() {
     if (bev_ != nullptr) {
         bufferevent_free(bev_);
     }
+    if (directTlsPending_ != nullptr) {
+        SSL_free(directTlsPending_);
+    }
+    if (pendingTls_ != nullptr) {
+        SSL_free(pendingTls_);
+    }
+}
+
+X509* XmppStream::peerCertificate() const {
+    return ssl_ != nullptr && tlsReady_ ? SSL_get0_peer_certificate(ssl_) : nullptr;
 }
 
 void XmppStream::installCallbacks() {
@@ -230,22 +264,26 @@ void XmppStream::onReadable() {
     if (pendingTls_ != nullptr) {
         // RFC 6120 §5.4.3.3: nothing received before the TLS handshake is used afterwards.
         evbuffer_drain(input, evbuffer_get_length(input));
-        SSL* ssl = std::exchange(pendingTls_, nullptr);
-        bufferevent* tls =
-            bufferevent_openssl_filter_new(base_, bev_, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                           BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-        if (tls == nullptr) {
-            SSL_free(ssl);
-            abort();
-            return;
-        }
-        bufferevent_openssl_set_allow_dirty_shutdown(tls, 1);
-        bev_ = tls;
-        ssl_ = ssl;
-        installCallbacks();
-        applyTimeouts();
-        bufferevent_enable(bev_, EV_READ | EV_WRITE);
+        beginTls(std::exchange(pendingTls_, nullptr));
     }
+}
+
+void XmppStream::beginTls(SSL* ssl) {
+    const auto state = outgoing_ ? BUFFEREVENT_SSL_CONNECTING : BUFFEREVENT_SSL_ACCEPTING;
+    bufferevent* tls = bufferevent_openssl_filter_new(
+        base_, bev_, ssl, state, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    if (tls == nullptr) {
+        SSL_free(ssl);
+        errorText_ = "cannot start TLS";
+        abort();
+        return;
+    }
+    bufferevent_openssl_set_allow_dirty_shutdown(tls, 1);
+    bev_ = tls;
+    ssl_ = ssl;
+    installCallbacks();
+    applyTimeouts();
+    bufferevent_enable(bev_, EV_READ | EV_WRITE);
 }
 
 void XmppStream::writeCallback(bufferevent*, void* arg) {
@@ -259,9 +297,25 @@ void XmppStream::writeCallback(bufferevent*, void* arg) {
 void XmppStream::eventCallback(bufferevent*, short what, void* arg) {
     auto* self = static_cast<XmppStream*>(arg);
     if (what & BEV_EVENT_CONNECTED) {
+        if (self->closed_) {
+            return;
+        }
+        if (self->outgoing_ && !self->connected_) {
+            // The TCP connection of an outgoing stream is up.
+            self->connected_ = true;
+            if (self->directTlsPending_ != nullptr) {
+                self->beginTls(std::exchange(self->directTlsPending_, nullptr));
+            } else {
+                self->owner_.onConnected();
+            }
+            return;
+        }
         if (self->ssl_ != nullptr && !self->tlsReady_) {
             self->tlsReady_ = true;
             self->owner_.onTlsReady();
+            if (self->outgoingDirectTls_ && !self->closing_) {
+                self->owner_.onConnected();  // direct TLS: the stream begins now
+            }
         }
         return;
     }
@@ -274,6 +328,15 @@ void XmppStream::eventCallback(bufferevent*, short what, void* arg) {
         return;
     }
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+        if ((what & BEV_EVENT_ERROR) && self->errorText_.empty()) {
+            if (const unsigned long tlsError = bufferevent_get_openssl_error(self->bev_)) {
+                char buf[256];
+                ERR_error_string_n(tlsError, buf, sizeof(buf));
+                self->errorText_ = buf;
+            } else if (const int err = EVUTIL_SOCKET_ERROR()) {
+                self->errorText_ = evutil_socket_error_to_string(err);
+            }
+        }
         self->peerClosed_ = true;
         self->abort();
     }

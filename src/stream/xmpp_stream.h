@@ -37,6 +37,9 @@ class XmppStream final : private xml::StreamHandler {
         virtual void onIdleTimeout() = 0;
         /// The connection is gone; no more callbacks follow.
         virtual void onClosed() = 0;
+        /// Outgoing streams only: the connection is up and the stream header may be sent (with
+        /// direct TLS, after the handshake and onTlsReady()).
+        virtual void onConnected() {}
 
       protected:
         ~Owner() = default;
@@ -56,6 +59,12 @@ class XmppStream final : private xml::StreamHandler {
     /// a TLS handshake as the server side (XEP-0368).
     XmppStream(event_base* base, evutil_socket_t fd, std::string peerAddress, Owner& owner,
                Options options, SSL* directTls);
+    /// Outgoing (s2s): connects to `address` without blocking. With `directTls` (owned from now
+    /// on: a client-side SSL, SNI and verification set up by the caller), TLS starts as the
+    /// client side as soon as TCP is up (XEP-0368). onConnected() follows when the stream may
+    /// begin; a failure ends in onClosed() with connected() false and errorText() set.
+    XmppStream(event_base* base, const sockaddr* address, socklen_t addressLength,
+               std::string peerAddress, Owner& owner, Options options, SSL* directTls);
     ~XmppStream() override;
     XmppStream(const XmppStream&) = delete;
     XmppStream& operator=(const XmppStream&) = delete;
@@ -68,9 +77,10 @@ class XmppStream final : private xml::StreamHandler {
     void send(const xml::Element& element);
 
     // --- negotiation ---
-    /// After `<proceed/>` has been queued: every byte already received in plaintext is discarded
-    /// (RFC 6120 §5.4.3.3, STARTTLS command injection) and TLS starts as the server side. Called
-    /// from inside onStanza() it takes effect when the current read has been parsed.
+    /// After `<proceed/>` has been queued (or, outgoing, received): every byte already received
+    /// in plaintext is discarded (RFC 6120 §5.4.3.3, STARTTLS command injection) and TLS starts,
+    /// as the server side on accepted connections and as the client side on outgoing ones.
+    /// Called from inside onStanza() it takes effect when the current read has been parsed.
     void startTls(SSL* ssl);
     /// A new stream follows (after SASL success): fresh parser, buffered input discarded.
     void restartStream();
@@ -93,6 +103,14 @@ class XmppStream final : private xml::StreamHandler {
     void markHeaderSent() { headerSent_ = true; }
     const std::string& peerAddress() const { return peerAddress_; }
     std::size_t outputPending() const;
+    /// True for streams we opened (s2s outgoing).
+    bool outgoing() const { return outgoing_; }
+    /// Outgoing: the TCP connection was established.
+    bool connected() const { return connected_; }
+    /// The peer's certificate (TLS only), or nullptr. Not verified: see s2s::CertificateVerifier.
+    X509* peerCertificate() const;
+    /// Why the connection failed or ended (socket or TLS error), "" if it closed normally.
+    const std::string& errorText() const { return errorText_; }
 
   private:
     // xml::StreamHandler
@@ -107,6 +125,7 @@ class XmppStream final : private xml::StreamHandler {
     static void deferredCallback(evutil_socket_t, short, void* arg);
 
     void onReadable();
+    void beginTls(SSL* ssl);
     void installCallbacks();
     void finishClose();
     void scheduleClosed();
@@ -130,6 +149,11 @@ class XmppStream final : private xml::StreamHandler {
     bool peerClosed_ = false;  // the peer closed its stream
     bool closed_ = false;      // connection gone
     bool closedNotified_ = false;
+    bool outgoing_ = false;
+    bool outgoingDirectTls_ = false;
+    bool connected_ = false;     // outgoing: TCP is up
+    SSL* directTlsPending_ = nullptr;  // outgoing direct TLS: starts once TCP is up
+    std::string errorText_;
     int idleTimeoutSeconds_ = 0;
 };
 
