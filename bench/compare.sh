@@ -32,9 +32,9 @@ servers="corvid prosody"
 workdir="${TMPDIR:-/tmp}/corvid-bench-compare"
 corvid_config=""
 corvid_accounts=sql
-corvid_port=36222
-prosody_port=36322
-pg_port=36432
+corvid_port=15422
+prosody_port=15322
+pg_port=15532
 while [[ $# -gt 0 ]]; do
     case "$1" in
         --build) build="$2"; shift 2 ;;
@@ -81,11 +81,13 @@ source_ips="127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4"
 log() { printf '[compare %s] %s\n' "$(date +%T)" "$*" >&2; }
 
 # Other people's servers and tests share this machine: take the preferred port only if it is free.
+# Server ports stay below the ephemeral range (32768-60999): 10,000 client sockets, and their
+# TIME_WAIT remnants, would otherwise sooner or later hold the port the next server wants.
 free_port() {
     local port="$1"
     for _ in $(seq 1 200); do
         [[ -z "$(ss -Htln "sport = :$port" 2>/dev/null)" ]] && { echo "$port"; return 0; }
-        port=$((20000 + RANDOM % 30000))
+        port=$((10000 + RANDOM % 20000))
     done
     echo "compare.sh: no free port found" >&2
     return 1
@@ -131,11 +133,14 @@ corvid_setup() {
     [[ -x "$corvid" && -x "$corvidctl" ]] || { log "corvid is not built ($corvid)"; return 1; }
     mkdir -p "$corvid_dir"
     local dsn
+    # Called as `if corvid_setup`, where errexit is off: every step checks for itself.
     if ! dsn="$(bash "$repo/scripts/pg.sh" status "$corvid_dir/pg" 2>/dev/null)"; then
-        dsn="$(bash "$repo/scripts/pg.sh" start "$corvid_dir/pg" "$(free_port "$pg_port")" | tail -n 1)"
+        dsn="$(bash "$repo/scripts/pg.sh" start "$corvid_dir/pg" "$(free_port "$pg_port")" |
+            tail -n 1)"
     fi
+    [[ "$dsn" == *port=* ]] || { log "PostgreSQL did not start"; return 1; }
     if [[ -z "$(psql "$dsn" -tAc "SELECT 1 FROM pg_database WHERE datname = 'corvid_bench'")" ]]; then
-        psql "$dsn" -qc "CREATE DATABASE corvid_bench"
+        psql "$dsn" -qc "CREATE DATABASE corvid_bench" || return 1
     fi
     local corvid_dsn
     corvid_dsn="$(sed -E 's/(^| )dbname=[^ ]*/\1dbname=corvid_bench/' <<<"$dsn")"
@@ -199,13 +204,14 @@ TOML
             # adduser fails for accounts that exist already: reset their passwords instead.
             awk '{ print $1 "@localhost", $2 }' "$accounts" |
                 xargs -P "$(nproc)" -n 2 sh -c '"$0" --config "$1" adduser "$2" "$3" >/dev/null 2>&1 ||
-                    "$0" --config "$1" passwd "$2" "$3" >/dev/null' "$corvidctl" "$corvid_config"
+                    "$0" --config "$1" passwd "$2" "$3" >/dev/null' "$corvidctl" "$corvid_config" ||
+                return 1
         else
             # corvidctl makes one account per process, too slow for 10,000 (see
             # corvid-accounts.py). It still applies the schema migrations first.
-            "$corvidctl" --config "$corvid_config" list-users localhost >/dev/null
+            "$corvidctl" --config "$corvid_config" list-users localhost >/dev/null || return 1
             /usr/bin/python3 "$here/corvid-accounts.py" "$accounts" localhost 4096 |
-                psql -q -v ON_ERROR_STOP=1 "$corvid_dsn" >/dev/null
+                psql -q -v ON_ERROR_STOP=1 "$corvid_dsn" >/dev/null || return 1
         fi
         echo "$want" >"$stamp"
     fi
