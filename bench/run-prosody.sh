@@ -8,8 +8,8 @@
 #   bench/run-prosody.sh pid   [--workdir DIR]
 #
 # Everything lives under the work directory (default ${TMPDIR:-/tmp}/corvid-bench-prosody):
-# prosody.cfg.lua, data/, certs/ (a self-signed certificate), prosody.log and prosody.pid. /etc/prosody is
-# never read. Accounts are written straight into Prosody's internal storage (see
+# prosody.cfg.lua, data/, certs/ (a self-signed certificate), prosody.log and prosody.pid.
+# /etc/prosody is never read. Accounts are written straight into Prosody's internal storage (see
 # prosody/write-accounts.lua) and reused while the accounts file is unchanged. Prosody refuses to
 # run as root, so as root it is started as the 'prosody' user. `start` prints the server's pid.
 set -euo pipefail
@@ -149,5 +149,5 @@ case "$cmd" in
     start) start_server ;;
     stop) stop_server ;;
     pid) running_pid || exit 1 ;;
-    *) sed -n '2,17p' "${BASH_SOURCE[0]}" >&2; exit 2 ;;
+    *) sed -n '2,/^[^#]/{/^#/p}' "${BASH_SOURCE[0]}" >&2; exit 2 ;;
 esac
