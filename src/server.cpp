@@ -367,7 +367,7 @@ void Server::lookupCredentials(const std::string& username, const std::string& d
 }
 
 std::vector<xml::Element> Server::postAuthFeatures() {
-    return {};
+    return router_.hooks().streamFeatures();  // what modules registered (caps, ...)
 }
 
 bool Server::handleNonza(router::LocalSession&, const xml::Element&) {

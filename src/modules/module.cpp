@@ -13,6 +13,32 @@ std::vector<ModulePtr> loadModules(ModuleContext& context) {
     }
     // --- IM core: roster, presence, offline, blocking (in this order) ---
     // --- IM features: disco, version, time, last, vcard, private, register ---
+    // (declared here rather than by #include so that this block is the only edit to the file:
+    // modules/disco.h, version.h, time.h, last.h, vcard.h, private_storage.h, register.h)
+    ModulePtr makeDiscoModule(ModuleContext&), makeVersionModule(ModuleContext&),
+        makeTimeModule(ModuleContext&), makeLastModule(ModuleContext&),
+        makeVcardModule(ModuleContext&), makePrivateStorageModule(ModuleContext&),
+        makeRegisterModule(ModuleContext&);
+    if (enabled("disco")) {
+        modules.push_back(makeDiscoModule(context));
+    }
+    if (enabled("version")) {
+        modules.push_back(makeVersionModule(context));
+    }
+    if (enabled("time")) {
+        modules.push_back(makeTimeModule(context));
+    }
+    if (enabled("last")) {
+        modules.push_back(makeLastModule(context));
+    }
+    if (enabled("vcard")) {
+        modules.push_back(makeVcardModule(context));
+    }
+    if (enabled("private")) {
+        modules.push_back(makePrivateStorageModule(context));
+    }
+    // Always: password change and account removal; `enabled` switches only new registrations.
+    modules.push_back(makeRegisterModule(context));
     // --- PEP ---
     return modules;
 }

@@ -1,0 +1,157 @@
+#include "modules/last.h"
+
+#include <chrono>
+#include <unordered_map>
+
+#include "stanza/ns.h"
+#include "storage/last_store.h"
+#include "util/log.h"
+
+namespace corvid::modules {
+
+namespace {
+
+namespace ns = stanza::ns;
+using router::IqTarget;
+using stanza::Jid;
+using stanza::StanzaCondition;
+
+xml::Element lastQuery(std::int64_t seconds, std::string_view status = {}) {
+    xml::Element query("query", std::string(ns::kLast));
+    query.setAttr("seconds", std::to_string(seconds));
+    if (!status.empty()) {
+        query.addText(status);
+    }
+    return query;
+}
+
+class LastModule final : public Module {
+  public:
+    explicit LastModule(ModuleContext& context)
+        : router_(context.router),
+          store_(context.database),
+          started_(std::chrono::steady_clock::now()) {
+        router::Hooks& hooks = router_.hooks();
+        hooks_.push_back(hooks.addIq(IqTarget::Host, std::string(ns::kLast), "query",
+                                     [this](const xml::Element& iq, const Jid& from, const Jid& to,
+                                            router::LocalSession*) { uptime(iq, from, to); }));
+        hooks_.push_back(hooks.addIq(IqTarget::Account, std::string(ns::kLast), "query",
+                                     [this](const xml::Element& iq, const Jid& from, const Jid& to,
+                                            router::LocalSession*) { account(iq, from, to); }));
+        hooks_.push_back(hooks.addFeature(IqTarget::Host, std::string(ns::kLast)));
+        hooks_.push_back(hooks.addFeature(IqTarget::Account, std::string(ns::kLast)));
+
+        // The status of a resource's last unavailable presence: an observer that runs before the
+        // presence handlers and lets everything pass.
+        hooks_.push_back(hooks.add(router::Event::OutboundFromLocal, kObserverPriority,
+                                   [this](router::StanzaContext& ctx) {
+                                       notePresence(ctx);
+                                       return router::HookResult::Pass;
+                                   }));
+        hooks_.push_back(hooks.onSession(router::SessionEvent::Closed,
+                                         [this](router::LocalSession& s) { closed(s); }));
+    }
+
+    std::string_view name() const override { return "last"; }
+
+  private:
+    static constexpr int kObserverPriority = 10000;
+
+    /// XEP-0012 §4: to a server, the seconds since it started.
+    void uptime(const xml::Element& iq, const Jid& from, const Jid& to) {
+        if (iq.attr("type") != "get") {
+            router_.bounce(iq, StanzaCondition::NotAllowed);
+            return;
+        }
+        auto up = std::chrono::duration_cast<std::chrono::seconds>(
+            std::chrono::steady_clock::now() - started_);
+        replyResult(router_, iq, from, to, lastQuery(up.count()));
+    }
+
+    /// XEP-0012 §3: only those allowed to see the account's presence may learn when it was last
+    /// online, everyone else gets forbidden (§3, §8: no presence leak), whether the account exists
+    /// or not.
+    void account(const xml::Element& iq, const Jid& from, const Jid& to) {
+        if (iq.attr("type") != "get") {
+            router_.bounce(iq, StanzaCondition::NotAllowed);
+            return;
+        }
+        // TODO: also allow contacts with a presence subscription of type from or both (RFC 6121
+        // §3) once the roster store can say so; until then only the account itself.
+        if (from.bare() != to) {
+            router_.bounce(iq, StanzaCondition::Forbidden);
+            return;
+        }
+        answer(iq, from, to);
+    }
+
+    void answer(const xml::Element& iq, const Jid& from, const Jid& to) {
+        if (!router_.sessions().resources(to).empty()) {
+            // XEP-0012 §3: a user with a connected resource answers 0.
+            replyResult(router_, iq, from, to, lastQuery(0));
+            return;
+        }
+        // The router outlives the database's callbacks (the server destroys the database first).
+        router::Router& router = router_;
+        store_.get(
+            to.domain(), to.local(),
+            [&router, iq, from,
+             to](std::expected<std::optional<storage::LastActivity>, storage::StoreError> r) {
+                if (!r) {
+                    log::warn("last activity of {}: {}", to.full(), r.error().message);
+                    router.bounce(iq, StanzaCondition::InternalServerError);
+                } else if (!*r) {
+                    router.bounce(iq, StanzaCondition::ItemNotFound, "no logout recorded");
+                } else {
+                    replyResult(router, iq, from, to, lastQuery((*r)->seconds, (*r)->status));
+                }
+            });
+    }
+
+    void notePresence(const router::StanzaContext& ctx) {
+        const xml::Element& stanza = ctx.stanza;
+        if (ctx.origin == nullptr || stanza.name() != "presence" || stanza.hasAttr("to")) {
+            return;
+        }
+        const std::string_view type = stanza.attr("type");
+        if (type == "unavailable") {
+            statuses_[ctx.origin->id()] = stanza.childText("status");
+        } else if (type.empty()) {
+            statuses_.erase(ctx.origin->id());
+        }
+    }
+
+    /// When an account's last resource goes away, its logout is recorded (XEP-0012 §3).
+    void closed(router::LocalSession& session) {
+        std::string status;
+        if (auto it = statuses_.find(session.id()); it != statuses_.end()) {
+            status = std::move(it->second);
+            statuses_.erase(it);
+        }
+        const Jid bare = session.jid().bare();
+        if (!router_.sessions().resources(bare).empty()) {
+            return;  // another resource is still online
+        }
+        store_.setLogout(bare.domain(), bare.local(), status,
+                         [bare](std::expected<void, storage::StoreError> r) {
+                             // NotFound: the account was removed while its session was closing.
+                             if (!r && r.error().kind != storage::StoreErrorKind::NotFound) {
+                                 log::warn("cannot record the logout of {}: {}", bare.full(),
+                                           r.error().message);
+                             }
+                         });
+    }
+
+    router::Router& router_;
+    storage::LastStore store_;
+    std::chrono::steady_clock::time_point started_;
+    std::unordered_map<router::SessionId, std::string> statuses_;
+};
+
+}  // namespace
+
+ModulePtr makeLastModule(ModuleContext& context) {
+    return std::make_unique<LastModule>(context);
+}
+
+}  // namespace corvid::modules

@@ -1,0 +1,102 @@
+#include "storage/last_store.h"
+
+#include <catch2/catch.hpp>
+
+#include "pg_test_support.h"
+#include "storage/account_store.h"
+
+using namespace corvid::storage;
+using namespace corvid::storage::test;
+
+namespace {
+
+template <typename T, typename Call>
+std::expected<T, StoreError> await(event_base* base, Call call) {
+    std::optional<std::expected<T, StoreError>> out;
+    bool done = false;
+    call([&](std::expected<T, StoreError> r) {
+        out = std::move(r);
+        done = true;
+    });
+    REQUIRE(runUntil(base, done, 10s));
+    return std::move(*out);
+}
+
+struct Fixture {
+    EventBasePtr base = newEventBase();
+    ScratchDatabase scratch{base.get()};
+    Database db{base.get(), testConfig(scratch.dsn(), 2)};
+    AccountStore accounts{db};
+    LastStore store{db};
+
+    Fixture() { REQUIRE(startSync(base.get(), db)); }
+
+    void addAccount(std::string_view user) {
+        REQUIRE(await<void>(base.get(), [&](auto done) {
+            accounts.createAccount("example.org", user, ScramCredentials{}, std::move(done));
+        }));
+    }
+    std::expected<void, StoreError> logout(std::string_view user, std::string_view status) {
+        return await<void>(base.get(), [&](auto done) {
+            store.setLogout("example.org", user, status, std::move(done));
+        });
+    }
+    std::optional<LastActivity> get(std::string_view user) {
+        auto r = await<std::optional<LastActivity>>(
+            base.get(), [&](auto done) { store.get("example.org", user, std::move(done)); });
+        REQUIRE(r);
+        return *r;
+    }
+    void exec(const char* sql) { REQUIRE(runQuery(base.get(), db, Statement{"", sql}).ok()); }
+};
+
+}  // namespace
+
+TEST_CASE("last activity: logout time and status", "[pg][storage]") {
+    Fixture f;
+    f.addAccount("juliet");
+    f.addAccount("romeo");
+    CHECK(!f.get("juliet"));
+
+    REQUIRE(f.logout("juliet", "Heading Home"));
+    auto last = f.get("juliet");
+    REQUIRE(last);
+    CHECK(last->seconds >= 0);
+    CHECK(last->seconds <= 2);
+    CHECK(last->status == "Heading Home");
+    CHECK(!f.get("romeo"));
+
+    // The seconds are counted by the database's clock.
+    f.exec("UPDATE last_activity SET logout_at = now() - interval '903 seconds'");
+    last = f.get("juliet");
+    REQUIRE(last);
+    CHECK(last->seconds == 903);
+
+    // A later logout replaces the earlier one, status included.
+    REQUIRE(f.logout("juliet", ""));
+    last = f.get("juliet");
+    REQUIRE(last);
+    CHECK(last->seconds <= 2);
+    CHECK(last->status.empty());
+
+    // A clock step backwards never gives negative seconds.
+    f.exec("UPDATE last_activity SET logout_at = now() + interval '1 hour'");
+    CHECK(f.get("juliet")->seconds == 0);
+}
+
+TEST_CASE("last activity: unknown and removed accounts", "[pg][storage]") {
+    Fixture f;
+    auto missing = f.logout("nobody", "gone");
+    REQUIRE(!missing);
+    CHECK(missing.error().kind == StoreErrorKind::NotFound);
+    CHECK(!f.get("nobody"));
+
+    f.addAccount("juliet");
+    REQUIRE(f.logout("juliet", "bye"));
+    REQUIRE(await<void>(f.base.get(), [&](auto done) {
+        f.accounts.deleteAccount("example.org", "juliet", std::move(done));
+    }));
+    auto rows = runQuery(f.base.get(), f.db, Statement{"", "SELECT count(*) FROM last_activity"});
+    REQUIRE(rows.ok());
+    CHECK(rows.int64(0, 0) == 0);
+}
