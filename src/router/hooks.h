@@ -28,6 +28,8 @@ enum class Event {
     PresenceToHost,     ///< presence to a local domain itself
     OutboundFromLocal,  ///< any stanza a local session sends, before routing (filters)
     ToRemote,           ///< stanza for a domain we do not serve (s2s)
+    ToLocalAccount,     ///< any stanza to a local account (bare or full JID), before the
+                        ///< delivery rules (filters: XEP-0191 blocking)
     Count_
 };
 

@@ -91,7 +91,15 @@ void Router::route(xml::Element&& stanza, LocalSession* origin) {
     }
     if (to->local().empty()) {
         routeToHost(stanza, *from, *to, origin);
-    } else if (to->hasResource()) {
+        return;
+    }
+    {
+        StanzaContext ctx{stanza, *from, *to, origin};
+        if (hooks_.fire(Event::ToLocalAccount, ctx) == HookResult::Handled) {
+            return;
+        }
+    }
+    if (to->hasResource()) {
         routeToFull(stanza, *from, *to, origin);
     } else {
         deliverToBare(stanza, *from, *to, origin);

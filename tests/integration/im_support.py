@@ -39,7 +39,7 @@ class ImClient(RawClient):
                 return el
         return self.wait_for(pred, timeout, what)
 
-    def received(self, pred: Callable[[ET.Element], bool]) -> list[ET.Element]:
+    def got(self, pred: Callable[[ET.Element], bool]) -> list[ET.Element]:
         """What matching arrived so far (after a ping round trip, so everything sent before it
         has been handled), taken out of the buffers."""
         assert self.ping().get("type") == "result"

@@ -32,7 +32,7 @@ def test_roster_set_get_remove_with_pushes(server, users):
         assert item.get("ask") is None
         assert sorted(g.text for g in item.findall(q(NS_ROSTER, "group"))) == \
             ["Friends", "Work <&>"]
-    assert not a3.received(lambda e: e.tag == IQ and e.get("type") == "set")
+    assert not a3.got(lambda e: e.tag == IQ and e.get("type") == "set")
 
     # An update replaces name and groups.
     assert a2.roster_set("bob@localhost", name="Bobby").get("type") == "result"

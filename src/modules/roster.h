@@ -1,0 +1,152 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "modules/module.h"
+#include "storage/roster_store.h"
+
+namespace corvid::modules {
+
+/// Builds the IM core the config enables, in this order: roster (with presence, which needs
+/// it), offline storage, blocking. The modules refer to one another (presence asks blocking
+/// whom to leave out), so they are made together.
+void addImCoreModules(ModuleContext& context, std::vector<ModulePtr>& modules);
+
+/// The roster of one account as the IM core holds it while working on it.
+struct RosterState {
+    stanza::Jid bare;  ///< the account
+    std::int64_t accountId = 0;
+    std::int64_t version = 0;
+    /// Every row by contact bare JID: roster items and pending-only requests (inRoster false).
+    std::map<std::string, storage::RosterItem, std::less<>> items;
+    std::size_t inRoster = 0;  ///< items a client sees
+
+    const storage::RosterItem* find(std::string_view jid) const {
+        auto it = items.find(jid);
+        return it == items.end() ? nullptr : &it->second;
+    }
+    /// The 'ver' attribute (XEP-0237): the account id keeps versions of a deleted and re-created
+    /// account apart.
+    std::string versionString() const {
+        return std::to_string(accountId) + "-" + std::to_string(version);
+    }
+};
+
+/// True when the contact receives the user's presence (subscription from or both).
+inline bool hasFrom(storage::Subscription s) {
+    return s == storage::Subscription::From || s == storage::Subscription::Both;
+}
+/// True when the user receives the contact's presence (subscription to or both).
+inline bool hasTo(storage::Subscription s) {
+    return s == storage::Subscription::To || s == storage::Subscription::Both;
+}
+
+/// Sends an error reply to `original` unless it is an error itself (RFC 6120 §8.3.1), like
+/// Router::bounce but with an explicit error type and an application condition when given.
+void replyError(router::Router& router, const xml::Element& original,
+                stanza::StanzaCondition condition, std::string_view text = {},
+                std::optional<stanza::ErrorType> type = std::nullopt,
+                const xml::Element* appCondition = nullptr);
+
+/// RFC 6121 §2: rosters in PostgreSQL, roster get/set/remove, pushes to interested resources,
+/// versioning (XEP-0237), a size limit (modules.roster.max_items).
+///
+/// Every change to an account's roster, and everything that reads it to decide (the presence
+/// module's subscription state machine, broadcasts, probes), runs as an operation of that
+/// account: operations of one account run one at a time, in order, each once the roster is
+/// loaded, and the next starts when the previous one's Ticket is released (after its database
+/// write has been confirmed). Rosters of accounts with bound sessions stay in memory; others are
+/// loaded for an operation and forgotten afterwards.
+class RosterModule final : public Module {
+  public:
+    enum class Status {
+        Ok,
+        NoAccount,    ///< no such account (the roster pointer is null)
+        Unavailable,  ///< the database failed (the roster pointer is null)
+    };
+
+    /// Held by a running operation; releasing it (or destroying it) lets the account's next
+    /// operation run. Safe to destroy after the module is gone.
+    class Ticket {
+      public:
+        Ticket() = default;
+        Ticket(Ticket&& other) noexcept { *this = std::move(other); }
+        Ticket& operator=(Ticket&& other) noexcept;
+        Ticket(const Ticket&) = delete;
+        Ticket& operator=(const Ticket&) = delete;
+        ~Ticket() { release(); }
+        void release();
+
+      private:
+        friend class RosterModule;
+        Ticket(std::weak_ptr<int> alive, RosterModule* module, void* account)
+            : alive_(std::move(alive)), module_(module), account_(account) {}
+        std::weak_ptr<int> alive_;
+        RosterModule* module_ = nullptr;
+        void* account_ = nullptr;
+    };
+
+    using Op = std::move_only_function<void(RosterState* roster, Status status, Ticket ticket)>;
+    using Saved = std::move_only_function<void(bool ok)>;
+
+    explicit RosterModule(ModuleContext& context);
+    ~RosterModule() override;
+    std::string_view name() const override { return "roster"; }
+
+    /// Queues an operation on the account's roster (see the class comment).
+    void withRoster(const stanza::Jid& bare, Op op);
+
+    /// Inside an operation: writes `item` (insert or replace by JID), then updates `roster` and,
+    /// when a client can see the change, bumps the version and pushes the item to the account's
+    /// interested resources. done(false) when the database failed: nothing changed.
+    void saveItem(RosterState& roster, storage::RosterItem item, Saved done);
+    /// Inside an operation: deletes the row of `jid` (a roster push of subscription='remove'
+    /// when it was in the roster).
+    void removeItem(RosterState& roster, std::string jid, Saved done);
+
+    /// The roster of an account with sessions, when it is loaded and no operation is changing it
+    /// right now; nullptr otherwise. For quick read-only answers (local presence probes).
+    const RosterState* cached(const stanza::Jid& bare) const;
+
+    /// modules.roster.max_items.
+    std::size_t maxItems() const { return maxItems_; }
+
+    /// <item/> as in roster results and pushes (RFC 6121 §2.1.2).
+    static xml::Element itemElement(const storage::RosterItem& item);
+
+    router::Router& router() { return router_; }
+
+  private:
+    struct Account;
+
+    void startLoad(Account& account);
+    void pump(Account& account);
+    void finish(Account& account);
+    void maybeForget(Account& account);
+    void push(const RosterState& roster, const xml::Element& item);
+
+    void handleIq(const xml::Element& iq, const stanza::Jid& from, const stanza::Jid& to,
+                  router::LocalSession* origin);
+    void handleGet(const xml::Element& iq, const stanza::Jid& user, router::SessionId session);
+    void handleSet(const xml::Element& iq, const stanza::Jid& user);
+
+    router::Router& router_;
+    storage::RosterStore store_;
+    std::size_t maxItems_;
+    std::unordered_map<stanza::Jid, std::unique_ptr<Account>> accounts_;
+    // Tickets (and callbacks holding them) can outlive the module when the Database drops its
+    // pending callbacks later: they hold a weak_ptr to this token to tell. Shared for that only.
+    std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+};
+
+}  // namespace corvid::modules

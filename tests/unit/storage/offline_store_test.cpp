@@ -1,0 +1,152 @@
+#include "storage/offline_store.h"
+
+#include <catch2/catch.hpp>
+
+#include "pg_test_support.h"
+
+using namespace corvid::storage;
+using namespace corvid::storage::test;
+
+namespace {
+
+template <typename T, typename Call>
+std::expected<T, StoreError> await(event_base* base, Call call) {
+    std::optional<std::expected<T, StoreError>> out;
+    bool done = false;
+    call([&](std::expected<T, StoreError> r) {
+        out = std::move(r);
+        done = true;
+    });
+    REQUIRE(runUntil(base, done, 10s));
+    return std::move(*out);
+}
+
+struct Fixture {
+    EventBasePtr base = newEventBase();
+    ScratchDatabase scratch{base.get()};
+    Database db{base.get(), testConfig(scratch.dsn(), 2)};
+    AccountStore accounts{db};
+    OfflineStore store{db};
+
+    Fixture() { REQUIRE(startSync(base.get(), db)); }
+
+    void createAccount(std::string_view user) {
+        REQUIRE(await<void>(base.get(), [&](auto done) {
+            accounts.createAccount("example.org", user, ScramCredentials{}, std::move(done));
+        }));
+    }
+    std::expected<OfflineStoreOutcome, StoreError> store1(std::string_view user,
+                                                          std::string_view xml,
+                                                          std::int64_t max = 100) {
+        return await<OfflineStoreOutcome>(base.get(), [&](auto done) {
+            store.store("example.org", user, xml, max, std::move(done));
+        });
+    }
+    std::expected<OfflineBatch, StoreError> take(std::string_view user, int limit = 100) {
+        return await<OfflineBatch>(base.get(), [&](auto done) {
+            store.take("example.org", user, limit, std::move(done));
+        });
+    }
+    std::int64_t count(std::string_view user) {
+        auto n = await<std::int64_t>(
+            base.get(), [&](auto done) { store.count("example.org", user, std::move(done)); });
+        REQUIRE(n);
+        return *n;
+    }
+};
+
+std::vector<std::string> stanzas(const OfflineBatch& b) {
+    std::vector<std::string> out;
+    for (const auto& m : b.messages) {
+        out.push_back(m.stanza);
+    }
+    return out;
+}
+
+}  // namespace
+
+TEST_CASE("offline: store, quota, unknown account", "[pg][storage]") {
+    Fixture f;
+    f.createAccount("juliet");
+    CHECK(f.store1("nobody", "<message/>") == OfflineStoreOutcome::NoAccount);
+    CHECK(f.store1("juliet", "<m1/>", 2) == OfflineStoreOutcome::Stored);
+    CHECK(f.store1("juliet", "<m2/>", 2) == OfflineStoreOutcome::Stored);
+    CHECK(f.store1("juliet", "<m3/>", 2) == OfflineStoreOutcome::QuotaExceeded);
+    CHECK(f.count("juliet") == 2);
+    CHECK(f.count("nobody") == 0);
+}
+
+TEST_CASE("offline: concurrent stores respect the quota", "[pg][storage]") {
+    Fixture f;
+    f.createAccount("juliet");
+    // Both connections of the pool at once: the account row lock serialises the checks.
+    int stored = 0;
+    int refused = 0;
+    int pending = 20;
+    for (int i = 0; i < 20; ++i) {
+        f.store.store("example.org", "juliet", "<m/>", 5,
+                      [&](std::expected<OfflineStoreOutcome, StoreError> r) {
+                          REQUIRE(r);
+                          (*r == OfflineStoreOutcome::Stored ? stored : refused)++;
+                          --pending;
+                      });
+    }
+    REQUIRE(waitFor(
+        f.base.get(), [&] { return pending == 0; }, 10s));
+    CHECK(stored == 5);
+    CHECK(refused == 15);
+    CHECK(f.count("juliet") == 5);
+}
+
+TEST_CASE("offline: take in order, in chunks; restore keeps the order", "[pg][storage]") {
+    Fixture f;
+    f.createAccount("juliet");
+    f.createAccount("romeo");
+    for (int i = 1; i <= 5; ++i) {
+        REQUIRE(f.store1("juliet", "<m" + std::to_string(i) + "/>") == OfflineStoreOutcome::Stored);
+    }
+    REQUIRE(f.store1("romeo", "<r/>") == OfflineStoreOutcome::Stored);
+
+    auto first = f.take("juliet", 2);
+    REQUIRE(first);
+    CHECK(stanzas(*first) == std::vector<std::string>{"<m1/>", "<m2/>"});
+    CHECK(first->accountId > 0);
+    CHECK(f.count("juliet") == 3);
+
+    // The session went away: put them back; they come out first again.
+    REQUIRE(await<void>(f.base.get(), [&](auto done) {
+        f.store.restore(first->accountId, first->messages, std::move(done));
+    }));
+    CHECK(f.count("juliet") == 5);
+    auto all = f.take("juliet");
+    REQUIRE(all);
+    CHECK(stanzas(*all) == std::vector<std::string>{"<m1/>", "<m2/>", "<m3/>", "<m4/>", "<m5/>"});
+    CHECK(f.count("juliet") == 0);
+    auto none = f.take("juliet");
+    REQUIRE(none);
+    CHECK(none->messages.empty());
+    CHECK(none->accountId == 0);
+    CHECK(f.count("romeo") == 1);
+
+    // New messages after a restore still sort after the restored ones.
+    REQUIRE(await<void>(f.base.get(), [&](auto done) {
+        f.store.restore(all->accountId, {all->messages[4]}, std::move(done));
+    }));
+    REQUIRE(f.store1("juliet", "<m6/>") == OfflineStoreOutcome::Stored);
+    CHECK(stanzas(*f.take("juliet")) == std::vector<std::string>{"<m5/>", "<m6/>"});
+
+    // Empty restore is fine.
+    REQUIRE(await<void>(f.base.get(),
+                        [&](auto done) { f.store.restore(all->accountId, {}, std::move(done)); }));
+}
+
+TEST_CASE("offline: messages go with the account", "[pg][storage]") {
+    Fixture f;
+    f.createAccount("juliet");
+    REQUIRE(f.store1("juliet", "<m/>") == OfflineStoreOutcome::Stored);
+    REQUIRE(await<void>(f.base.get(), [&](auto done) {
+        f.accounts.deleteAccount("example.org", "juliet", std::move(done));
+    }));
+    auto n = runQuery(f.base.get(), f.db, Statement{"", "SELECT count(*) FROM offline_messages"});
+    CHECK(n.int64(0, 0) == 0);
+}
