@@ -12,6 +12,8 @@ std::vector<ModulePtr> loadModules(ModuleContext& context) {
         modules.push_back(makePingModule(context));
     }
     // --- IM core: roster, presence, offline, blocking (in this order) ---
+    void addImCoreModules(ModuleContext&, std::vector<ModulePtr>&);  // modules/roster.h
+    addImCoreModules(context, modules);
     // --- IM features: disco, version, time, last, vcard, private, register ---
     // (declared here rather than by #include so that this block is the only edit to the file:
     // modules/disco.h, version.h, time.h, last.h, vcard.h, private_storage.h, register.h)
