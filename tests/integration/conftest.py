@@ -134,9 +134,9 @@ def server_factory(request, pg_dsn, db_pools, binaries, tls_cert, tmp_path):
     servers: list[CorvidServer] = []
 
     def make(config=None, allow_log=(), admin_dsn=None, cert=None, start=True,
-             empty_database=False, with_users=False) -> CorvidServer:
+             empty_database=False, with_users=False, env=None) -> CorvidServer:
         """empty_database: a new database without the schema (corvid must migrate it);
-        with_users: the database has the TEST_USERS accounts."""
+        with_users: the database has the TEST_USERS accounts; env: extra environment for corvid."""
         workdir = tmp_path / f"corvid{len(servers)}"
         workdir.mkdir()
         cert_path, key_path = cert or tls_cert
@@ -144,7 +144,7 @@ def server_factory(request, pg_dsn, db_pools, binaries, tls_cert, tmp_path):
                          admin_dsn=admin_dsn or pg_dsn, cert=cert_path, key=key_path,
                          workdir=workdir, overrides=config, allow_log=tuple(allow_log),
                          dbname=None if admin_dsn or empty_database
-                         else db_pools[with_users].get())
+                         else db_pools[with_users].get(), env=env)
         servers.append(s)
         if start:
             s.start()

@@ -186,7 +186,8 @@ class CorvidServer:
 
     def __init__(self, *, corvid_bin: str, corvidctl_bin: str, admin_dsn: str, cert: Path,
                  key: Path, workdir: Path, overrides: Optional[dict] = None,
-                 allow_log: tuple = (), dbname: Optional[str] = None) -> None:
+                 allow_log: tuple = (), dbname: Optional[str] = None,
+                 env: Optional[dict] = None) -> None:
         self.corvid_bin = corvid_bin
         self.corvidctl_bin = corvidctl_bin
         self.admin_dsn = admin_dsn
@@ -195,6 +196,7 @@ class CorvidServer:
         self.workdir = workdir
         self.overrides = overrides or {}
         self.allow_log = [re.compile(p) for p in allow_log]
+        self.env = dict(os.environ, **(env or {}))
         # A database made beforehand (DatabasePool) is still ours to drop.
         self._db_created = dbname is not None
         self.dbname = dbname or new_dbname()
@@ -227,7 +229,9 @@ class CorvidServer:
 
     # -- life cycle --
 
-    def start(self) -> "CorvidServer":
+    def start(self, wait_database: bool = True) -> "CorvidServer":
+        """Creates the database if needed, starts corvid and waits until it listens (and, unless
+        wait_database is false, until its database is ready)."""
         if not self._db_created:
             create_database(self.admin_dsn, self.dbname)
             self._db_created = True
@@ -238,7 +242,7 @@ class CorvidServer:
             self.write_config()
             self._spawn()
             try:
-                self._wait_ready()
+                self._wait_ready(wait_database)
                 return self
             except _PortTaken:
                 continue  # another process took a port between our probe and corvid's bind
@@ -249,11 +253,11 @@ class CorvidServer:
         self._log_start = self.log_file.tell()  # this run's lines start here (see restart())
         self.proc = subprocess.Popen([self.corvid_bin, "--config", str(self.config_path)],
                                      stdin=subprocess.DEVNULL, stdout=self.log_file,
-                                     stderr=subprocess.STDOUT, cwd=self.workdir)
+                                     stderr=subprocess.STDOUT, cwd=self.workdir, env=self.env)
         self.returncode = None
         self._term_sent = False
 
-    def _wait_ready(self) -> None:
+    def _wait_ready(self, wait_database: bool = True) -> None:
         deadline = time.monotonic() + self.READY_TIMEOUT
         while True:
             text = self.log(since=self._log_start)
@@ -263,7 +267,7 @@ class CorvidServer:
                 if "cannot listen" in text:
                     raise _PortTaken()
                 raise RuntimeError(f"corvid exited with {rc} while starting:\n{text[-4000:]}")
-            if "corvid running" in text and "database ready" in text:
+            if "corvid running" in text and ("database ready" in text or not wait_database):
                 return
             if time.monotonic() > deadline:
                 self.kill()
@@ -271,12 +275,16 @@ class CorvidServer:
                                    f"{text[-4000:]}")
             time.sleep(0.05)
 
-    def restart(self) -> None:
-        """Stops (cleanly) and starts again on the same ports and database."""
-        self.stop()
+    def restart(self, wait_database: bool = True) -> None:
+        """Stops (cleanly, if running) and starts again on the same ports and database."""
+        rc = self.stop()
+        assert rc == 0, f"corvid exited with status {rc} before the restart"
         self.log_file.close()
         self._spawn()
-        self._wait_ready()
+        self._wait_ready(wait_database)
+
+    def log_of_this_run(self) -> str:
+        return self.log(since=self._log_start)
 
     def terminate(self) -> None:
         """Sends SIGTERM once (a second one means "leave now" to corvid)."""

@@ -93,3 +93,32 @@ def test_postgres_restart(private_pg, server_factory):
         await bob.close()
 
     slix.run(main(), timeout=120)
+
+
+@pytest.mark.time_limit(150)
+def test_start_while_postgres_is_down(private_pg, server_factory):
+    """corvid starts (and listens) although PostgreSQL is not up; logins get
+    temporary-auth-failure until it comes up, then work without a restart of corvid."""
+    server = server_factory(
+        admin_dsn=private_pg.dsn, start=False,
+        config={"database": {"connect_timeout_ms": 1000, "reconnect_max_backoff_ms": 500}},
+        allow_log=[r"^\S+ \S+ error database: "])
+    server.start()  # creates the database, migrates it, ...
+    server.add_user("alice@localhost", "pw-a")
+    server.stop()
+    private_pg.stop()
+
+    server.restart(wait_database=False)  # listening, database still away
+    assert "database ready" not in server.log_of_this_run()
+    assert try_login(server, "alice", "pw-a") == ("failure", "temporary-auth-failure")
+
+    private_pg.start()
+    deadline = time.monotonic() + 30
+    while True:
+        result = try_login(server, "alice", "pw-a")
+        if result[0] == "ok":
+            break
+        assert result == ("failure", "temporary-auth-failure"), result
+        assert time.monotonic() < deadline, "no login 30 s after PostgreSQL came up"
+        time.sleep(0.3)  # polling: a client has no event for "database is back"
+    assert result == ("ok", "alice@localhost/fresh")
