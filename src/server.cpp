@@ -197,9 +197,8 @@ bool Server::setUpS2s() {
         return false;
     }
     s2s_ = std::move(*manager);
-    toRemoteHook_ = router_.hooks().add(router::Event::ToRemote, 0, [this](auto& context) {
-        return s2s_->routeOut(context);
-    });
+    toRemoteHook_ = router_.hooks().add(router::Event::ToRemote, 0,
+                                        [this](auto& context) { return s2s_->routeOut(context); });
     return true;
 }
 
@@ -225,8 +224,8 @@ void Server::loadDialbackSecret() {
 
 bool Server::openListeners() {
     for (const auto& lc : config_.listeners) {
-        const bool s2sListener = lc.type == conf::ListenerType::S2s ||
-                                 lc.type == conf::ListenerType::S2sDirectTls;
+        const bool s2sListener =
+            lc.type == conf::ListenerType::S2s || lc.type == conf::ListenerType::S2sDirectTls;
         if (s2sListener && !s2s_) {
             log::warn("listener {} on {}:{}: s2s is disabled; skipped", conf::toString(lc.type),
                       lc.address, lc.port);

@@ -220,8 +220,8 @@ void DnsResolver::onSocketState(void* data, ares_socket_t fd, int readable, int 
     if (!readable && !writable) {
         return;
     }
-    const short what = static_cast<short>(EV_PERSIST | (readable ? EV_READ : 0) |
-                                          (writable ? EV_WRITE : 0));
+    const short what =
+        static_cast<short>(EV_PERSIST | (readable ? EV_READ : 0) | (writable ? EV_WRITE : 0));
     util::EventPtr ev(event_new(self->base_, fd, what, &DnsResolver::onSocketEvent, self));
     event_add(ev.get(), nullptr);
     self->watched_[fd] = std::move(ev);
@@ -277,8 +277,8 @@ void DnsResolver::onSrvAnswer(void* arg, int status, int, unsigned char* abuf, i
         } else {
             std::vector<SrvRecord> records;
             for (ares_srv_reply* r = reply; r != nullptr; r = r->next) {
-                records.push_back(SrvRecord{stripDot(r->host ? r->host : ""), r->port, r->priority,
-                                            r->weight});
+                records.push_back(
+                    SrvRecord{stripDot(r->host ? r->host : ""), r->port, r->priority, r->weight});
             }
             ares_free_data(reply);
             result = std::move(records);
@@ -289,9 +289,7 @@ void DnsResolver::onSrvAnswer(void* arg, int status, int, unsigned char* abuf, i
 
 void DnsResolver::resolveHost(const std::string& host, std::uint16_t port, HostDone done) {
     if (auto literal = SocketAddress::fromLiteral(host, port)) {
-        post([done = std::move(done), a = *literal]() {
-            done(std::vector<SocketAddress>{a});
-        });
+        post([done = std::move(done), a = *literal]() { done(std::vector<SocketAddress>{a}); });
         return;
     }
     auto query = std::make_unique<Query>();

@@ -141,7 +141,8 @@ bool dnsIdMatches(std::string_view pattern, std::string_view domain) {
     if (d.rfind("xn--", 0) == 0) {
         return false;
     }
-    if (d.size() <= suffix.size() || d.compare(d.size() - suffix.size(), suffix.size(), suffix) != 0) {
+    if (d.size() <= suffix.size() ||
+        d.compare(d.size() - suffix.size(), suffix.size(), suffix) != 0) {
         return false;
     }
     const std::string_view first = std::string_view(d).substr(0, d.size() - suffix.size());

@@ -11,9 +11,9 @@ namespace corvid::s2s {
 /// The identities a certificate presents for an XMPP server (RFC 6125 §6, RFC 6120 §13.7.1.2,
 /// XEP-0178), each lower-cased ASCII (A-labels as they appear in the certificate).
 struct CertIdentities {
-    std::vector<std::string> dnsIds;    ///< subjectAltName dNSName (may hold "*.example.com")
-    std::vector<std::string> xmppAddrs; ///< subjectAltName otherName id-on-xmppAddr (RFC 6120)
-    std::vector<std::string> srvIds;    ///< subjectAltName otherName SRVName (RFC 4985)
+    std::vector<std::string> dnsIds;       ///< subjectAltName dNSName (may hold "*.example.com")
+    std::vector<std::string> xmppAddrs;    ///< subjectAltName otherName id-on-xmppAddr (RFC 6120)
+    std::vector<std::string> srvIds;       ///< subjectAltName otherName SRVName (RFC 4985)
     std::vector<std::string> commonNames;  ///< subject CN (used only without the three above)
 };
 

@@ -99,8 +99,7 @@ CertCheck CertificateVerifier::check(SSL* ssl, std::string_view domain) const {
         return chain;
     }
     if (!identitiesMatch(extractIdentities(SSL_get0_peer_certificate(ssl)), domain)) {
-        return {CertStatus::NameMismatch,
-                "the certificate is not for " + std::string(domain)};
+        return {CertStatus::NameMismatch, "the certificate is not for " + std::string(domain)};
     }
     return chain;
 }

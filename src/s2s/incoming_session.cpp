@@ -64,8 +64,8 @@ IncomingSession::IncomingSession(S2sManager& manager, std::uint64_t id, evutil_s
                                  std::string peerAddress, bool directTls)
     : manager_(manager),
       id_(id),
-      stream_(manager.base(), fd, std::move(peerAddress), *this,
-              streamOptions(manager.settings()), directTls ? manager.newIncomingSsl() : nullptr) {}
+      stream_(manager.base(), fd, std::move(peerAddress), *this, streamOptions(manager.settings()),
+              directTls ? manager.newIncomingSsl() : nullptr) {}
 
 IncomingSession::~IncomingSession() = default;
 
@@ -171,8 +171,7 @@ void IncomingSession::onStanza(xml::Element&& element) {
             // XEP-0220: verdicts travel on the originating server's stream, never on one the peer
             // opened to us; nobody asked for this one and it proves nothing.
             log::info("s2s in {} {}: ignored an unsolicited dialback {} (type '{}', from '{}')",
-                      id_, stream_.peerAddress(), name, element.attr("type"),
-                      element.attr("from"));
+                      id_, stream_.peerAddress(), name, element.attr("type"), element.attr("from"));
             return;
         }
         if (name == "result") {
@@ -243,8 +242,8 @@ void IncomingSession::saslFailure(std::string_view condition, std::string_view t
         failure.addTextChild("text", text);
     }
     stream_.send(failure);
-    log::info("s2s in {} {}: SASL EXTERNAL failed <{}/>: {}", id_, stream_.peerAddress(),
-              condition, text);
+    log::info("s2s in {} {}: SASL EXTERNAL failed <{}/>: {}", id_, stream_.peerAddress(), condition,
+              text);
 }
 
 void IncomingSession::handleAuth(const xml::Element& auth) {
@@ -288,8 +287,8 @@ void IncomingSession::handleAuth(const xml::Element& auth) {
         authzid = std::move(*decoded);
     }
     // XEP-0178 §3: the identity is the authzid, or the stream's 'from' without one.
-    std::optional<std::string> identity = authzid.empty() ? domainOf(headerFrom_)
-                                                          : domainOf(authzid);
+    std::optional<std::string> identity =
+        authzid.empty() ? domainOf(headerFrom_) : domainOf(authzid);
     if (!identity || manager_.isLocalDomain(*identity)) {
         saslFailure("invalid-authzid", "no valid domain to authenticate");
         return;
@@ -300,8 +299,8 @@ void IncomingSession::handleAuth(const xml::Element& auth) {
     }
     const CertCheck check = manager_.verifier().check(stream_.ssl(), *identity);
     if (!check.valid()) {
-        saslFailure("not-authorized", "certificate " + std::string(toString(check.status)) +
-                                          " for " + *identity);
+        saslFailure("not-authorized",
+                    "certificate " + std::string(toString(check.status)) + " for " + *identity);
         return;
     }
     stream_.send(xml::Element("success", std::string(ns::kSasl)));
@@ -316,29 +315,29 @@ void IncomingSession::handleAuth(const xml::Element& auth) {
 void IncomingSession::handleDialbackRequest(const xml::Element& request) {
     const S2sSettings& settings = manager_.settings();
     if (!settings.dialback) {
-        stream_.send(makeDialbackError(request, StanzaCondition::PolicyViolation,
+        sendDialback(makeDialbackError(request, StanzaCondition::PolicyViolation,
                                        "dialback is disabled here"));
         return;
     }
     auto to = domainOf(request.attr("to"));
     if (!to || !manager_.isLocalDomain(*to)) {
         // XEP-0220 §2.4.1: the target domain is not served here.
-        stream_.send(makeDialbackError(request, StanzaCondition::ItemNotFound));
+        sendDialback(makeDialbackError(request, StanzaCondition::ItemNotFound));
         return;
     }
     auto from = domainOf(request.attr("from"));
     if (!from || manager_.isLocalDomain(*from)) {
-        stream_.send(makeDialbackError(request, StanzaCondition::BadRequest,
+        sendDialback(makeDialbackError(request, StanzaCondition::BadRequest,
                                        "'from' must be the peer's domain"));
         return;
     }
     const std::string key = trim(request.text());
     if (key.empty()) {
-        stream_.send(makeDialbackError(request, StanzaCondition::BadRequest, "no key"));
+        sendDialback(makeDialbackError(request, StanzaCondition::BadRequest, "no key"));
         return;
     }
     if (authenticated_.contains(*from)) {
-        stream_.send(makeDialbackResult(*to, *from, "valid"));
+        sendDialback(makeDialbackResult(*to, *from, "valid"));
         return;
     }
     if (dialbackPending_.contains(*from)) {
@@ -347,7 +346,7 @@ void IncomingSession::handleDialbackRequest(const xml::Element& request) {
     const CertCheck check = manager_.verifier().check(stream_.ssl(), *from);
     if (check.valid()) {
         // XEP-0344 §2.4: a certificate valid for the domain proves more than the key would.
-        stream_.send(makeDialbackResult(*to, *from, "valid"));
+        sendDialback(makeDialbackResult(*to, *from, "valid"));
         authenticated(*from, "dialback with a valid certificate");
         return;
     }
@@ -355,7 +354,7 @@ void IncomingSession::handleDialbackRequest(const xml::Element& request) {
         log::info("s2s in {} {}: dialback for {} refused: certificate {}{}{}", id_,
                   stream_.peerAddress(), *from, toString(check.status),
                   check.detail.empty() ? "" : ": ", check.detail);
-        stream_.send(makeDialbackError(request, StanzaCondition::NotAuthorized,
+        sendDialback(makeDialbackError(request, StanzaCondition::NotAuthorized,
                                        "a certificate valid for " + *from + " is required"));
         return;
     }
@@ -373,17 +372,17 @@ void IncomingSession::dialbackAnswered(const std::string& local, const std::stri
     }
     switch (verdict) {
         case DialbackVerdict::Valid:
-            stream_.send(makeDialbackResult(local, remote, "valid"));
+            sendDialback(makeDialbackResult(local, remote, "valid"));
             authenticated(remote, "dialback");
             return;
         case DialbackVerdict::Invalid:
             log::info("s2s in {} {}: dialback key of {} is invalid", id_, stream_.peerAddress(),
                       remote);
-            stream_.send(makeDialbackResult(local, remote, "invalid"));
+            sendDialback(makeDialbackResult(local, remote, "invalid"));
             return;
         case DialbackVerdict::Error: {
             xml::Element request = makeDialbackResult(remote, local, {});
-            stream_.send(makeDialbackError(request, StanzaCondition::RemoteServerNotFound,
+            sendDialback(makeDialbackError(request, StanzaCondition::RemoteServerNotFound,
                                            "cannot reach the authoritative server"));
             return;
         }
@@ -396,18 +395,22 @@ void IncomingSession::handleVerifyRequest(const xml::Element& request) {
     auto from = domainOf(request.attr("from"));
     const std::string id(request.attr("id"));
     if (!to || !manager_.isLocalDomain(*to)) {
-        stream_.send(makeDialbackError(request, StanzaCondition::ItemNotFound));
+        sendDialback(makeDialbackError(request, StanzaCondition::ItemNotFound));
         return;
     }
     if (!from || id.empty()) {
-        stream_.send(makeDialbackError(request, StanzaCondition::BadRequest));
+        sendDialback(makeDialbackError(request, StanzaCondition::BadRequest));
         return;
     }
     const std::string expected = dialbackKey(manager_.dialbackSecret(), *from, *to, id);
     const bool valid = keysEqual(expected, trim(request.text()));
     log::debug("s2s in {} {}: dialback verify from {} for stream {}: {}", id_,
                stream_.peerAddress(), *from, id, valid ? "valid" : "invalid");
-    stream_.send(makeDialbackVerify(*to, *from, id, valid ? "valid" : "invalid"));
+    sendDialback(makeDialbackVerify(*to, *from, id, valid ? "valid" : "invalid"));
+}
+
+void IncomingSession::sendDialback(const xml::Element& element) {
+    stream_.sendRaw(serializeDialback(element));
 }
 
 void IncomingSession::authenticated(const std::string& domain, std::string_view how) {

@@ -64,6 +64,7 @@ class IncomingSession final : private stream::XmppStream::Owner {
     void handleVerifyRequest(const xml::Element& request);
     void handleStanza(xml::Element&& stanza);
     void authenticated(const std::string& domain, std::string_view how);
+    void sendDialback(const xml::Element& element);
 
     S2sManager& manager_;
     std::uint64_t id_;

@@ -110,8 +110,8 @@ void OutgoingSession::onSrvAnswer(
         return;
     }
     thread_local std::mt19937 rng{std::random_device{}()};
-    const bool anyRecords = (srvStartTls_ && !srvStartTls_->empty()) ||
-                            (srvDirectTls_ && !srvDirectTls_->empty());
+    const bool anyRecords =
+        (srvStartTls_ && !srvStartTls_->empty()) || (srvDirectTls_ && !srvDirectTls_->empty());
     if (!anyRecords) {
         // RFC 6120 §3.2.2: no SRV records: the domain itself, on the default port.
         useCandidates({Candidate{toAsciiDomain(remote_), 5269, false}});
@@ -202,8 +202,7 @@ void OutgoingSession::connectNext() {
     saslDone_ = false;
     saslFailed_ = false;
     dialbackOffered_ = false;
-    SSL* directTls =
-        current_.directTls ? manager_.newOutgoingSsl(local_, remote_, true) : nullptr;
+    SSL* directTls = current_.directTls ? manager_.newOutgoingSsl(local_, remote_, true) : nullptr;
     log::debug("s2s out {} -> {}: connecting to {} ({}){}", local_, remote_, address.toString(),
                current_.host, current_.directTls ? " with direct TLS" : "");
     transitionTo(State::Connecting);
@@ -323,10 +322,10 @@ void OutgoingSession::onStanza(xml::Element&& element) {
     const std::string& elementNs = element.ns();
     if (elementNs == ns::kStreams && name == "error") {
         auto condition = stanza::parseStreamError(element);
-        lastError_ = "stream error <" +
-                     std::string(stanza::toString(
-                         condition.value_or(StreamCondition::UndefinedCondition))) +
-                     "/>";
+        lastError_ =
+            "stream error <" +
+            std::string(stanza::toString(condition.value_or(StreamCondition::UndefinedCondition))) +
+            "/>";
         const std::string text = element.childText("text", ns::kStreamErrors);
         if (!text.empty()) {
             lastError_ += ": " + text;
@@ -447,7 +446,7 @@ void OutgoingSession::startDialback() {
     }
     // XEP-0220 §2.1.1 with the key of XEP-0185.
     const std::string key = dialbackKey(manager_.dialbackSecret(), remote_, local_, streamId_);
-    stream_->send(makeDialbackResult(local_, remote_, {}, key));
+    sendDialback(makeDialbackResult(local_, remote_, {}, key));
     transitionTo(State::Dialback);
     sendVerifies();
 }
@@ -512,10 +511,14 @@ void OutgoingSession::becomeEstablished() {
 
 void OutgoingSession::sendVerifies() {
     for (auto& v : std::exchange(verifiesToSend_, {})) {
-        stream_->send(makeDialbackVerify(local_, remote_, v.streamId, {}, v.key));
+        sendDialback(makeDialbackVerify(local_, remote_, v.streamId, {}, v.key));
         std::string sid = v.streamId;
         verifiesSent_.emplace(std::move(sid), std::move(v));
     }
+}
+
+void OutgoingSession::sendDialback(const xml::Element& element) {
+    stream_->sendRaw(serializeDialback(element));
 }
 
 void OutgoingSession::onStreamEnd() {
@@ -610,8 +613,7 @@ bool OutgoingSession::send(xml::Element&& stanza) {
     return true;
 }
 
-void OutgoingSession::requestVerify(std::uint64_t incoming, std::string streamId,
-                                    std::string key) {
+void OutgoingSession::requestVerify(std::uint64_t incoming, std::string streamId, std::string key) {
     verifiesToSend_.push_back(Verify{incoming, std::move(streamId), std::move(key)});
     if (state_ == State::Established || state_ == State::Dialback) {
         sendVerifies();
@@ -645,8 +647,7 @@ void OutgoingSession::onIdleTimer() {
         close(StreamCondition::ConnectionTimeout, "idle");
         return;
     }
-    armIdleTimer(static_cast<int>(
-        std::chrono::ceil<std::chrono::seconds>(limit - idle).count()));
+    armIdleTimer(static_cast<int>(std::chrono::ceil<std::chrono::seconds>(limit - idle).count()));
 }
 
 }  // namespace corvid::s2s

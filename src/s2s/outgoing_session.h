@@ -100,6 +100,7 @@ class OutgoingSession final : private stream::XmppStream::Owner {
     void handleVerifyAnswer(const xml::Element& answer);
     void becomeEstablished();
     void sendVerifies();
+    void sendDialback(const xml::Element& element);
     void touch();
     void armIdleTimer(int seconds);
     void onIdleTimer();

@@ -76,6 +76,38 @@ xml::Element makeDialbackError(const xml::Element& request, stanza::StanzaCondit
     return e;
 }
 
+std::string serializeDialback(const xml::Element& element) {
+    std::string out = "<db:";
+    out += element.name();
+    for (const auto& a : element.attributes()) {
+        if (!a.ns.empty()) {
+            continue;  // dialback elements carry only from, to, id and type
+        }
+        out += ' ';
+        out += a.name;
+        out += "='";
+        xml::escapeAttr(a.value, out);
+        out += '\'';
+    }
+    if (element.children().empty()) {
+        out += "/>";
+        return out;
+    }
+    out += '>';
+    for (const auto& child : element.children()) {
+        if (const auto* text = std::get_if<std::string>(&child)) {
+            xml::escapeText(*text, out);
+        } else {
+            xml::serialize(std::get<xml::Element>(child), out,
+                           xml::SerializeScope{ns::kServer, true});
+        }
+    }
+    out += "</db:";
+    out += element.name();
+    out += '>';
+    return out;
+}
+
 namespace {
 
 void moveNamespace(xml::Element& e) {

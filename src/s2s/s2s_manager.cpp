@@ -269,8 +269,8 @@ void S2sManager::accept(evutil_socket_t fd, std::string ip, bool directTls) {
     const std::uint64_t id = nextId_++;
     log::debug("s2s in {}: connection from {}{}", id, ip, directTls ? " (direct TLS)" : "");
     incomingIp_.emplace(id, ip);
-    incoming_.emplace(id, std::make_unique<IncomingSession>(*this, id, fd, std::move(ip),
-                                                            directTls));
+    incoming_.emplace(id,
+                      std::make_unique<IncomingSession>(*this, id, fd, std::move(ip), directTls));
 }
 
 }  // namespace corvid::s2s

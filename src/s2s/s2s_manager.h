@@ -46,8 +46,8 @@ class S2sManager {
   public:
     /// Makes the resolver and the certificate verifier (loads the CA bundles: startup only).
     static std::expected<std::unique_ptr<S2sManager>, std::string> create(
-        event_base* base, router::Router& router, const net::TlsContexts& tls,
-        S2sSettings settings, std::string caFile, std::string dialbackSecret);
+        event_base* base, router::Router& router, const net::TlsContexts& tls, S2sSettings settings,
+        std::string caFile, std::string dialbackSecret);
     ~S2sManager();
     S2sManager(const S2sManager&) = delete;
     S2sManager& operator=(const S2sManager&) = delete;
@@ -62,9 +62,7 @@ class S2sManager {
     void shutdown(std::function<void()> whenEmpty);
     std::size_t incomingCount() const { return incoming_.size(); }
     std::size_t routeCount() const { return routes_.size(); }
-    bool empty() const {
-        return incoming_.empty() && routes_.empty() && closingRoutes_.empty();
-    }
+    bool empty() const { return incoming_.empty() && routes_.empty() && closingRoutes_.empty(); }
 
     // --- for the sessions ---
     event_base* base() const { return base_; }

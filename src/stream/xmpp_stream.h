@@ -151,7 +151,7 @@ class XmppStream final : private xml::StreamHandler {
     bool closedNotified_ = false;
     bool outgoing_ = false;
     bool outgoingDirectTls_ = false;
-    bool connected_ = false;     // outgoing: TCP is up
+    bool connected_ = false;           // outgoing: TCP is up
     SSL* directTlsPending_ = nullptr;  // outgoing direct TLS: starts once TCP is up
     std::string errorText_;
     int idleTimeoutSeconds_ = 0;

@@ -1,7 +1,7 @@
-#include <catch2/catch.hpp>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <openssl/x509v3.h>
+#include <catch2/catch.hpp>
 
 #include <memory>
 
@@ -64,8 +64,7 @@ TEST_CASE("DNS-ID: exact names, case-insensitive, trailing dot ignored", "[s2s][
     CHECK_FALSE(dnsIdMatches("", "example.org"));
 }
 
-TEST_CASE("DNS-ID: a wildcard only as the whole left-most label (RFC 6125 §6.4.3)",
-          "[s2s][cert]") {
+TEST_CASE("DNS-ID: a wildcard only as the whole left-most label (RFC 6125 §6.4.3)", "[s2s][cert]") {
     CHECK(dnsIdMatches("*.example.org", "xmpp.example.org"));
     CHECK(dnsIdMatches("*.EXAMPLE.org", "Chat.example.org"));
     // One label only, and never the bare parent domain.

@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "s2s/dialback.h"
+#include "s2s/protocol.h"
 
 using corvid::s2s::dialbackKey;
 using corvid::s2s::keysEqual;
@@ -31,4 +32,32 @@ TEST_CASE("dialback key comparison", "[s2s]") {
     CHECK_FALSE(keysEqual("abc", "ab"));
     CHECK_FALSE(keysEqual("", "a"));
     CHECK(keysEqual("", ""));
+}
+
+TEST_CASE("dialback elements are written with the db: prefix", "[s2s]") {
+    using namespace corvid;
+    // COMPAT: ejabberd matches <db:result/> by its prefixed name.
+    CHECK(s2s::serializeDialback(s2s::makeDialbackResult("a.example", "b.example", {}, "k3y")) ==
+          "<db:result from='a.example' to='b.example'>k3y</db:result>");
+    CHECK(s2s::serializeDialback(
+              s2s::makeDialbackVerify("a.example", "b.example", "i'd", "valid")) ==
+          "<db:verify from='a.example' to='b.example' id='i&apos;d' type='valid'/>");
+    const xml::Element request = s2s::makeDialbackResult("evil.example", "b.example", {}, "k");
+    CHECK(s2s::serializeDialback(
+              s2s::makeDialbackError(request, stanza::StanzaCondition::NotAuthorized)) ==
+          "<db:result from='b.example' to='evil.example' type='error'><error type='auth'>"
+          "<not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></db:result>");
+}
+
+TEST_CASE("stanzas from a server stream enter the router in jabber:client", "[s2s]") {
+    using namespace corvid;
+    xml::Element message("message", "jabber:server");
+    message.addTextChild("body", "hi");
+    message.addChild("x", "jabber:x:data").addChild("field");
+    s2s::toClientNamespace(message);
+    CHECK(message.ns() == "jabber:client");
+    CHECK(message.findChild("body", "jabber:client") != nullptr);
+    const xml::Element* x = message.findChild("x", "jabber:x:data");
+    REQUIRE(x != nullptr);
+    CHECK(x->findChild("field", "jabber:x:data") != nullptr);  // payloads keep their namespace
 }
