@@ -20,6 +20,12 @@ void escapeText(std::string_view text, std::string& out) {
                 rep = "&#13;";
                 break;  // would be normalised to LF by a parser
             default:
+                // Other C0 controls are not XML 1.0 characters at all: never written.
+                if (static_cast<unsigned char>(text[i]) < 0x20 && text[i] != '\t' &&
+                    text[i] != '\n') {
+                    rep = "";
+                    break;
+                }
                 continue;
         }
         out.append(text, start, i - start);
@@ -60,6 +66,10 @@ void escapeAttr(std::string_view value, std::string& out) {
                 rep = "&#13;";
                 break;
             default:
+                if (static_cast<unsigned char>(value[i]) < 0x20) {
+                    rep = "";  // not an XML 1.0 character: never written
+                    break;
+                }
                 continue;
         }
         out.append(value, start, i - start);

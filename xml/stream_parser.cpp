@@ -260,6 +260,12 @@ void StreamParser::createParser() {
     XML_SetProcessingInstructionHandler(p, &Callbacks::processingInstruction);
     XML_SetCommentHandler(p, &Callbacks::comment);
     XML_SetParamEntityParsing(p, XML_PARAM_ENTITY_PARSING_NEVER);
+#ifdef CORVID_EXPAT_HAS_REPARSE_DEFERRAL
+    // A stream is interactive: a complete stanza must be reported as soon as its last byte is
+    // fed, not held back until more input comes (which may be never). feed() bounds what expat
+    // buffers, so the quadratic re-parse this deferral guards against stays bounded too.
+    XML_SetReparseDeferralEnabled(p, XML_FALSE);
+#endif
     parser_ = p;
     failed_ = false;
     stopped_ = false;

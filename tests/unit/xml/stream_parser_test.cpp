@@ -68,8 +68,9 @@ TEST_CASE("restricted XML is refused with a specific error", "[xml]") {
         std::string input;
         ParseErrorKind kind;
     };
-    const std::string hdr = "<stream:stream xmlns='jabber:client' "
-                            "xmlns:stream='http://etherx.jabber.org/streams'>";
+    const std::string hdr =
+        "<stream:stream xmlns='jabber:client' "
+        "xmlns:stream='http://etherx.jabber.org/streams'>";
     auto [input, kind] = GENERATE_COPY(values<Case>({
         {"<?xml version='1.0'?><!DOCTYPE stream [<!ENTITY a 'b'>]>" + hdr,
          ParseErrorKind::RestrictedXml},
@@ -170,6 +171,35 @@ TEST_CASE("a smuggled stanza in a body stays text", "[xml]") {
     CHECK(m.childText("body") == "</body></message><message from='admin@localhost'>");
     const std::string out = toString(m, {"jabber:client", true});
     CHECK(out.find("<message from") == std::string::npos);
-    CHECK(out == "<message to='bob@localhost'><body>&lt;/body&gt;&lt;/message&gt;&lt;message "
-                 "from='admin@localhost'&gt;</body></message>");
+    CHECK(out ==
+          "<message to='bob@localhost'><body>&lt;/body&gt;&lt;/message&gt;&lt;message "
+          "from='admin@localhost'&gt;</body></message>");
+}
+
+TEST_CASE("control characters that XML cannot carry are never written", "[xml]") {
+    // Text that did not come from the parser (a database, a config file) may hold them.
+    Element e("message", "jabber:client");
+    e.setAttr("id", std::string("a\x01"
+                                "b\x1f"
+                                "c\td"));
+    e.addTextChild("body", std::string("x\x02y\nz\x0b"));
+    const std::string out = toString(e, {"jabber:client", true});
+    CHECK(out == "<message id='abc&#9;d'><body>xy\nz</body></message>");
+    Collector c;
+    StreamParser p(c);
+    REQUIRE(p.feed(kHeader + out));
+    REQUIRE(c.elements.size() == 1);
+    CHECK(c.elements[0].childText("body") == "xy\nz");
+}
+
+TEST_CASE("a complete stanza is reported as soon as its last byte arrives", "[xml]") {
+    // Regression: expat's reparse deferral (Debian's 2.5.0+deb12u2 and later) held it back.
+    Collector c;
+    StreamParser p(c);
+    REQUIRE(p.feed(kHeader));
+    const std::string big = "<message><body>" + std::string(20000, 'x') + "</body></message>";
+    REQUIRE(p.feed(big.substr(0, big.size() - 1)));
+    CHECK(c.elements.empty());
+    REQUIRE(p.feed(big.substr(big.size() - 1)));
+    CHECK(c.elements.size() == 1);
 }
