@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "storage/roster_store.h"  // encodeTextArray
+
 namespace corvid::storage {
 
 namespace {
@@ -13,12 +15,17 @@ constexpr Statement kStore{
     "offline_store",
     "WITH account AS ("
     " SELECT id FROM accounts WHERE domain = $1 AND username = $2 FOR NO KEY UPDATE"
+    "), blocked AS ("
+    " SELECT 1 FROM blocklist_items b, account"
+    " WHERE b.account_id = account.id AND b.jid = ANY($5::text[])"
     "), stored AS ("
     " INSERT INTO offline_messages (account_id, stanza)"
     " SELECT account.id, $3 FROM account"
-    " WHERE (SELECT count(*) FROM offline_messages o WHERE o.account_id = account.id) < $4"
+    " WHERE NOT EXISTS (SELECT 1 FROM blocked)"
+    " AND (SELECT count(*) FROM offline_messages o WHERE o.account_id = account.id) < $4"
     " RETURNING id"
-    ") SELECT (SELECT count(*) FROM account), (SELECT count(*) FROM stored)"};
+    ") SELECT (SELECT count(*) FROM account), (SELECT count(*) FROM stored),"
+    " (SELECT count(*) FROM blocked)"};
 
 constexpr Statement kTake{
     "offline_take",
@@ -58,10 +65,12 @@ Params keyParams(std::string_view domain, std::string_view username) {
 
 void OfflineStore::store(std::string_view domain, std::string_view username,
                          std::string_view stanza, std::int64_t maxMessages,
+                         const std::vector<std::string>& blockedIf,
                          Done<OfflineStoreOutcome> done) {
     Params params = keyParams(domain, username);
     params.push_back(textParam(stanza));
     params.push_back(intParam(maxMessages));
+    params.push_back(textParam(encodeTextArray(blockedIf)));
     db_.execute(kStore, std::move(params), [done = std::move(done)](QueryResult r) mutable {
         if (!r.ok()) {
             done(std::unexpected(toStoreError(r.error())));
@@ -69,10 +78,13 @@ void OfflineStore::store(std::string_view domain, std::string_view username,
         }
         auto accounts = r.int64(0, 0);
         auto stored = r.int64(0, 1);
-        if (!accounts || !stored) {
+        auto blocked = r.int64(0, 2);
+        if (!accounts || !stored || !blocked) {
             done(std::unexpected(StoreError{StoreErrorKind::Other, "unexpected store result"}));
         } else if (*accounts == 0) {
             done(OfflineStoreOutcome::NoAccount);
+        } else if (*blocked != 0) {
+            done(OfflineStoreOutcome::Blocked);
         } else if (*stored == 0) {
             done(OfflineStoreOutcome::QuotaExceeded);
         } else {

@@ -17,6 +17,7 @@ enum class OfflineStoreOutcome {
     Stored,
     NoAccount,      ///< there is no such account: nothing was stored
     QuotaExceeded,  ///< the account already holds maxMessages messages: nothing was stored
+    Blocked,        ///< the account blocks the sender (XEP-0191): nothing was stored
 };
 
 /// One stored message, as taken out for delivery.
@@ -44,10 +45,13 @@ class OfflineStore {
     explicit OfflineStore(Database& db) : db_(db) {}
 
     /// Stores one message (its XML) for (domain, username) unless the account already holds
-    /// maxMessages of them. One statement: the quota check and the insert cannot be separated
-    /// by another store for the same account (the account row is locked for it).
+    /// maxMessages of them, or its blocklist (table blocklist_items) holds one of `blockedIf`
+    /// (the sender's JID in the forms a blocklist entry may take). One statement: the checks and
+    /// the insert cannot be separated by another store for the same account (the account row is
+    /// locked for it).
     void store(std::string_view domain, std::string_view username, std::string_view stanza,
-               std::int64_t maxMessages, Done<OfflineStoreOutcome> done);
+               std::int64_t maxMessages, const std::vector<std::string>& blockedIf,
+               Done<OfflineStoreOutcome> done);
     /// Deletes and returns the `limit` oldest messages, in one statement: what it returns is no
     /// longer stored, so the caller writes it out at once (or gives it back with restore()).
     void take(std::string_view domain, std::string_view username, int limit,

@@ -201,7 +201,14 @@ class BlockingModuleImpl final : public BlockingModule {
 
     void hold(Account& a, const xml::Element& stanza, std::optional<SessionId> origin) {
         if (a.held.size() >= kMaxHeld) {
-            log::debug("blocklist of {} still loading: stanza dropped", a.bare.full());
+            // Never silently: the sender may try again.
+            log::debug("blocklist of {} still loading: stanza refused", a.bare.full());
+            const std::string_view type = stanza.attr("type");
+            if (stanza.name() == "message" ||
+                (stanza.name() == "iq" && (type == "get" || type == "set"))) {
+                replyError(router_, stanza, StanzaCondition::ResourceConstraint,
+                           "too busy; try again", stanza::ErrorType::Wait);
+            }
             return;
         }
         a.held.push_back(Held{stanza, origin});
@@ -243,13 +250,14 @@ class BlockingModuleImpl final : public BlockingModule {
             return HookResult::Pass;
         }
         auto it = accounts_.find(user);
-        if (it == accounts_.end()) {
-            // Presence broadcasts to an account nobody is logged into are dropped anyway: no
-            // need to read its list for them.
+        if (it == accounts_.end() && router_.sessions().resources(user).empty()) {
+            // Nobody is logged in: presence broadcasts are dropped anyway, and a message can only
+            // be stored, which checks the blocklist in the same statement (OfflineStore). No need
+            // to read the list for them (a flood of messages must not wait in memory).
             const std::string_view type = ctx.stanza.attr("type");
-            if (ctx.stanza.name() == "presence" &&
-                (type.empty() || type == "unavailable" || type == "error") &&
-                router_.sessions().resources(user).empty()) {
+            const std::string& kind = ctx.stanza.name();
+            if (kind == "message" || (kind == "presence" &&
+                                      (type.empty() || type == "unavailable" || type == "error"))) {
                 return HookResult::Pass;
             }
         }

@@ -3,6 +3,7 @@
 #include <chrono>
 #include <deque>
 #include <unordered_map>
+#include <vector>
 
 #include "modules/offline_codec.h"
 #include "modules/roster.h"  // replyError
@@ -58,7 +59,8 @@ class OfflineModule final : public Module {
     explicit OfflineModule(ModuleContext& context)
         : router_(context.router),
           store_(context.database),
-          maxMessages_(context.config.module("offline").options.getInt("max_messages")) {
+          maxMessages_(context.config.module("offline").options.getInt("max_messages")),
+          blocking_(context.config.module("blocking").enabled) {
         router::Hooks& hooks = router_.hooks();
         hooks_.push_back(hooks.add(router::Event::MessageOffline, 50,
                                    [this](StanzaContext& c) { return onOffline(c); }));
@@ -72,8 +74,23 @@ class OfflineModule final : public Module {
   private:
     struct Pending {
         std::string xml;
-        xml::Element original;  // for an error to the sender
+        xml::Element original;               // for an error to the sender
+        std::vector<std::string> blockedIf;  // the sender as blocklist entries may name it
     };
+
+    /// The blocking module filters only accounts it holds in memory (those with sessions); for
+    /// the others the blocklist is checked by the INSERT itself (XEP-0191 §3.5).
+    std::vector<std::string> blockedIf(const Jid& sender) const {
+        if (!blocking_) {
+            return {};
+        }
+        std::vector<std::string> forms{sender.full(), sender.bare().full(),
+                                       std::string(sender.domain())};
+        if (sender.hasResource()) {
+            forms.push_back(std::string(sender.domain()) + "/" + std::string(sender.resource()));
+        }
+        return forms;
+    }
     struct StoreQueue {
         std::deque<Pending> pending;
         bool running = false;
@@ -96,7 +113,7 @@ class OfflineModule final : public Module {
         // One INSERT per account at a time: the pool's connections run in no particular order,
         // and the ids (the delivery order) must follow the order the messages came in.
         StoreQueue& queue = stores_[user];
-        queue.pending.push_back(Pending{encodeStoredStanza(kept), message});
+        queue.pending.push_back(Pending{encodeStoredStanza(kept), message, blockedIf(ctx.from)});
         if (!queue.running) {
             queue.running = true;
             storeNext(user);
@@ -114,7 +131,7 @@ class OfflineModule final : public Module {
         queue.pending.pop_front();
         // The sender hears about it only when it fails: the message is not taken for delivered
         // before PostgreSQL has confirmed the INSERT.
-        store_.store(user.domain(), user.local(), next.xml, maxMessages_,
+        store_.store(user.domain(), user.local(), next.xml, maxMessages_, next.blockedIf,
                      [this, user, original = std::move(next.original)](
                          std::expected<storage::OfflineStoreOutcome, storage::StoreError> r) {
                          stored(user, original, std::move(r));
@@ -136,6 +153,8 @@ class OfflineModule final : public Module {
                 return;
             case storage::OfflineStoreOutcome::NoAccount:
                 return;  // silently, like a stored one (no account enumeration)
+            case storage::OfflineStoreOutcome::Blocked:
+                return;  // XEP-0191 §3.5: dropped without a word
             case storage::OfflineStoreOutcome::QuotaExceeded:
                 replyError(router_, original, StanzaCondition::ResourceConstraint,
                            "the recipient's offline storage is full", stanza::ErrorType::Wait);
@@ -237,6 +256,7 @@ class OfflineModule final : public Module {
     router::Router& router_;
     storage::OfflineStore store_;
     std::int64_t maxMessages_;
+    bool blocking_;
     std::unordered_map<Jid, StoreQueue> stores_;
     std::unordered_map<Jid, Delivery> deliveries_;
 };

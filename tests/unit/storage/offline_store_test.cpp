@@ -37,9 +37,10 @@ struct Fixture {
     }
     std::expected<OfflineStoreOutcome, StoreError> store1(std::string_view user,
                                                           std::string_view xml,
-                                                          std::int64_t max = 100) {
+                                                          std::int64_t max = 100,
+                                                          std::vector<std::string> sender = {}) {
         return await<OfflineStoreOutcome>(base.get(), [&](auto done) {
-            store.store("example.org", user, xml, max, std::move(done));
+            store.store("example.org", user, xml, max, sender, std::move(done));
         });
     }
     std::expected<OfflineBatch, StoreError> take(std::string_view user, int limit = 100) {
@@ -84,7 +85,7 @@ TEST_CASE("offline: concurrent stores respect the quota", "[pg][storage]") {
     int refused = 0;
     int pending = 20;
     for (int i = 0; i < 20; ++i) {
-        f.store.store("example.org", "juliet", "<m/>", 5,
+        f.store.store("example.org", "juliet", "<m/>", 5, {},
                       [&](std::expected<OfflineStoreOutcome, StoreError> r) {
                           REQUIRE(r);
                           (*r == OfflineStoreOutcome::Stored ? stored : refused)++;
@@ -149,4 +150,22 @@ TEST_CASE("offline: messages go with the account", "[pg][storage]") {
     }));
     auto n = runQuery(f.base.get(), f.db, Statement{"", "SELECT count(*) FROM offline_messages"});
     CHECK(n.int64(0, 0) == 0);
+}
+
+TEST_CASE("offline: nothing is stored from a blocked sender", "[pg][storage]") {
+    Fixture f;
+    f.createAccount("juliet");
+    auto r = runQuery(f.base.get(), f.db,
+                      Statement{"",
+                                "INSERT INTO blocklist_items (account_id, jid)"
+                                " SELECT id, 'tybalt@example.net' FROM accounts"});
+    REQUIRE(r.ok());
+    const std::vector<std::string> tybalt = {"tybalt@example.net/sword", "tybalt@example.net",
+                                             "example.net/sword", "example.net"};
+    const std::vector<std::string> romeo = {"romeo@example.net/orchard", "romeo@example.net",
+                                            "example.net/orchard", "example.net"};
+    CHECK(f.store1("juliet", "<t/>", 100, tybalt) == OfflineStoreOutcome::Blocked);
+    CHECK(f.store1("juliet", "<r/>", 100, romeo) == OfflineStoreOutcome::Stored);
+    CHECK(f.store1("nobody", "<t/>", 100, tybalt) == OfflineStoreOutcome::NoAccount);
+    CHECK(f.count("juliet") == 1);
 }
