@@ -296,7 +296,7 @@ fi
 banner "banned blocking calls in src/ and storage/"
 # style.md rule 5. The blocking libpq calls (PQexec, PQexecParams, PQexecPrepared, PQprepare,
 # PQconnectdb*, PQsetdbLogin, PQping, PQreset*), blocking name resolution and sleeping.
-banned='PQexec\b|PQexec(Params|Prepared)\b|PQprepare\b|PQconnectdb|PQsetdbLogin|PQping\b|PQreset|getaddrinfo|gethostbyname|getnameinfo|\bsleep\(|usleep|nanosleep'
+banned='PQexec\b|PQexec(Params|Prepared)\b|PQprepare\b|PQconnectdb|PQsetdbLogin|PQping\b|PQreset|\bgetaddrinfo\b|\bgethostbyname|\bgetnameinfo\b|\bsleep\(|usleep|nanosleep'
 dirs=()
 for d in src storage; do
     [[ -d $root/$d ]] && dirs+=("$root/$d")
