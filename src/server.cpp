@@ -158,6 +158,18 @@ bool Server::setUp() {
         this));
     timeval every{5, 0};
     event_add(iqTimer_.get(), &every);
+    // Idle connections give back their parser's memory (several KiB each); a connection is idle
+    // when nothing came in during a whole period.
+    shedTimer_.reset(event_new(
+        base_.get(), -1, EV_PERSIST,
+        [](evutil_socket_t, short, void* arg) {
+            for (auto& [id, slot] : static_cast<Server*>(arg)->sessions_) {
+                slot.session->shedIdleMemory();
+            }
+        },
+        this));
+    timeval shedEvery{2, 0};
+    event_add(shedTimer_.get(), &shedEvery);
     for (int sig : {SIGINT, SIGTERM}) {
         signals_.emplace_back(evsignal_new(base_.get(), sig, &Server::onSignal, this));
         evsignal_add(signals_.back().get(), nullptr);

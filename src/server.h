@@ -94,6 +94,7 @@ class Server final : public c2s::C2sServer {
     std::vector<std::unique_ptr<c2s::ClientSession>> graveyard_;
     util::EventPtr reaper_;
     util::EventPtr iqTimer_;
+    util::EventPtr shedTimer_;
     std::vector<util::EventPtr> signals_;
     router::SessionId nextSessionId_ = 1;
     bool stopping_ = false;

@@ -18,15 +18,25 @@ XML_Parser asExpat(void* p) {
 }
 
 /// Splits expat's "uri name" into namespace and local name.
+void splitName(const char* expatName, std::string_view& ns, std::string_view& local);
+
 void splitName(const char* expatName, std::string& ns, std::string& local) {
-    const char* sep = std::strchr(expatName, kNsSeparator);
-    if (sep == nullptr) {
-        ns.clear();
-        local.assign(expatName);
-    } else {
-        ns.assign(expatName, static_cast<std::size_t>(sep - expatName));
-        local.assign(sep + 1);
+    std::string_view n;
+    std::string_view l;
+    splitName(expatName, n, l);
+    ns.assign(n);
+    local.assign(l);
+}
+
+/// The prefix expat reports third ("uri name prefix", XML_SetReturnNSTriplet), or "".
+std::string_view prefixOf(const char* expatName) {
+    std::string_view all(expatName);
+    const std::size_t first = all.find(kNsSeparator);
+    if (first == std::string_view::npos) {
+        return {};
     }
+    const std::size_t second = all.find(kNsSeparator, first + 1);
+    return second == std::string_view::npos ? std::string_view() : all.substr(second + 1);
 }
 
 /// Splits expat's "uri name" without copying.
@@ -39,6 +49,7 @@ void splitName(const char* expatName, std::string_view& ns, std::string_view& lo
     } else {
         ns = all.substr(0, sep);
         local = all.substr(sep + 1);
+        local = local.substr(0, local.find(kNsSeparator));  // drop a prefix (NS triplets)
     }
 }
 
@@ -77,6 +88,12 @@ struct StreamParser::Callbacks {
         while (atts[2 * attCount] != nullptr) {
             ++attCount;
         }
+        if (p.depth_ == 0 && p.resuming_) {
+            // The synthetic root of resume(): the stream was reported long ago.
+            p.depth_ = 1;
+            p.markBoundary();
+            return;
+        }
         if (p.depth_ == 0) {
             StreamHeader header;
             splitName(name, header.ns, header.name);
@@ -93,6 +110,7 @@ struct StreamParser::Callbacks {
             for (std::size_t i = 0; i < attCount; ++i) {
                 header.attributes.push_back(p.makeAttribute(atts[2 * i], atts[2 * i + 1]));
             }
+            p.rootPrefix_ = prefixOf(name);
             p.depth_ = 1;
             p.markBoundary();
             p.handler_.onStreamStart(std::move(header));
@@ -173,8 +191,12 @@ struct StreamParser::Callbacks {
     static void XMLCALL startNamespace(void* userData, const XML_Char* prefix,
                                        const XML_Char* uri) {
         StreamParser& p = self(userData);
-        if (p.depth_ == 0 && prefix == nullptr && uri != nullptr) {
-            p.rootDefaultNs_ = uri;
+        if (p.depth_ == 0 && !p.resuming_) {
+            // Remembered so that resume() can declare them again on a fresh parser.
+            p.rootNamespaces_.emplace_back(prefix ? prefix : "", uri ? uri : "");
+            if (prefix == nullptr && uri != nullptr) {
+                p.rootDefaultNs_ = uri;
+            }
         }
     }
 
@@ -251,6 +273,8 @@ void StreamParser::createParser() {
         throw std::bad_alloc();
     }
     XML_SetUserData(p, this);
+    // Names come as "uri local prefix": resume() must reopen the root with its own prefix.
+    XML_SetReturnNSTriplet(p, 1);
     XML_SetElementHandler(p, &Callbacks::startElement, &Callbacks::endElement);
     XML_SetCharacterDataHandler(p, &Callbacks::characterData);
     XML_SetStartNamespaceDeclHandler(p, &Callbacks::startNamespace);
@@ -277,6 +301,42 @@ void StreamParser::createParser() {
     open_.clear();
     stanza_ = Element();
     rootDefaultNs_.clear();
+    if (!resuming_) {
+        rootNamespaces_.clear();
+    }
+}
+
+bool StreamParser::releaseIdle() {
+    if (parser_ == nullptr || inFeed_ || failed_ || stopped_ || depth_ != 1 ||
+        pendingBytes() != 0) {
+        return false;
+    }
+    // Between stanzas the stream's whole state is "inside the root, with these namespace
+    // declarations": expat's tables and buffers (several KiB) can go until bytes come again.
+    destroyParser();
+    return true;
+}
+
+void StreamParser::resume() {
+    resuming_ = true;
+    createParser();
+    encodingChecked_ = true;
+    // The same qualified name as the peer's root, so that its closing tag matches; the
+    // prefix is bound by the recorded declarations.
+    std::string root = "<" + (rootPrefix_.empty() ? std::string() : rootPrefix_ + ":") + "stream";
+    for (const auto& [prefix, uri] : rootNamespaces_) {
+        root += prefix.empty() ? " xmlns='" : " xmlns:" + prefix + "='";
+        escapeAttr(uri, root);
+        root += '\'';
+    }
+    root += '>';
+    const XML_Status status =
+        XML_Parse(asExpat(parser_), root.data(), static_cast<int>(root.size()), XML_FALSE);
+    fed_ = root.size();
+    resuming_ = false;
+    if (status != XML_STATUS_OK || depth_ != 1) {
+        fail(ParseErrorKind::NotWellFormed, "cannot resume the stream's namespace context");
+    }
 }
 
 void StreamParser::destroyParser() {
@@ -356,6 +416,12 @@ bool StreamParser::feed(std::string_view bytes) {
     }
     if (stopped_) {
         return true;  // stopped after the stream end: ignore until restart()
+    }
+    if (parser_ == nullptr) {
+        resume();
+        if (failed_) {
+            return false;
+        }
     }
     if (!encodingChecked_) {
         // RFC 6120 §11.6: UTF-8 only. expat would honour a UTF-16 byte order mark over the

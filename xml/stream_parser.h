@@ -87,6 +87,12 @@ class StreamParser {
     void setLimits(StreamLimits limits) { limits_ = limits; }
     const StreamLimits& limits() const { return limits_; }
 
+    /// Between stanzas of an open stream, frees the parser's memory (expat's tables and
+    /// buffers); the next feed() carries on exactly as before. Returns false (and keeps
+    /// everything) when a stanza is partly received or the stream is not open.
+    bool releaseIdle();
+    bool released() const { return parser_ == nullptr; }
+
     bool failed() const { return failed_; }
     bool streamOpen() const { return depth_ > 0; }
     /// Bytes fed since the current stanza began (what counts towards maxStanzaBytes).
@@ -97,6 +103,7 @@ class StreamParser {
     friend struct Callbacks;
 
     void createParser();
+    void resume();
     void destroyParser();
     void fail(ParseErrorKind kind, std::string detail);
     void markBoundary();
@@ -116,6 +123,9 @@ class StreamParser {
     std::vector<Element*> open_;    // path from the stanza being built to the open element
     Element stanza_;                // the stanza being built
     std::string rootDefaultNs_;     // xmlns declared while opening the root
+    std::vector<std::pair<std::string, std::string>> rootNamespaces_;  // every one, for resume()
+    bool resuming_ = false;         // parsing resume()'s synthetic root
+    std::string rootPrefix_;        // the root's prefix ("stream")
     std::vector<Ns> nsCache_;       // namespaces of the stanza being built, shared by its nodes
     bool encodingChecked_ = false;  // the first two bytes have been looked at
     std::string head_;              // those bytes, until there are two

@@ -234,7 +234,15 @@ void XmppStream::readCallback(bufferevent*, void* arg) {
     static_cast<XmppStream*>(arg)->onReadable();
 }
 
+void XmppStream::shedIdleMemory() {
+    if (!readSinceShed_ && !closed_) {
+        parser_.releaseIdle();
+    }
+    readSinceShed_ = false;
+}
+
 void XmppStream::onReadable() {
+    readSinceShed_ = true;
     evbuffer* input = bufferevent_get_input(bev_);
     inRead_ = true;
     while (!closing_ && pendingTls_ == nullptr) {

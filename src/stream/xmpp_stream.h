@@ -85,6 +85,9 @@ class XmppStream final : private xml::StreamHandler {
     /// A new stream follows (after SASL success): fresh parser, buffered input discarded.
     void restartStream();
     void setLimits(const xml::StreamLimits& limits) { parser_.setLimits(limits); }
+    /// Called now and then by the server: if nothing was read since the last call, the parser's
+    /// memory is released until bytes come again (most connections are idle most of the time).
+    void shedIdleMemory();
     void setIdleTimeout(int seconds);
 
     // --- closing ---
@@ -142,6 +145,7 @@ class XmppStream final : private xml::StreamHandler {
     util::EventPtr closeTimer_;
     SSL* pendingTls_ = nullptr;  // startTls() asked for inside a read
     bool inRead_ = false;
+    bool readSinceShed_ = true;  // input arrived since the last shedIdleMemory()
     bool restartRequested_ = false;  // restartStream() inside a read
     bool tlsReady_ = false;
     bool headerSent_ = false;

@@ -3,7 +3,9 @@
 // Input layout: 4 header bytes, then the stream bytes.
 //   byte 0: options. Bits 0-1 pick the limits (default, pre-auth 16 KiB, tiny, tiny-depth);
 //           bit 2 makes the handler restart() the stream when it sees <starttls/>, as a session
-//           does; bit 3 raises the limits with setLimits() after the first stanza, as after SASL.
+//           does; bit 3 raises the limits with setLimits() after the first stanza, as after SASL;
+//           bit 4 calls releaseIdle() after every chunk of the chunked run, as the server does
+//           for idle connections (the parser is then resumed from the root's declarations).
 //   bytes 1-3: chunk sizes, used in turn; 0 means "all that is left". So the fuzzer mutates the
 //           places where the stream is cut as well as its content.
 //
@@ -167,6 +169,9 @@ std::vector<std::string> run(std::uint8_t options, std::string_view stream,
         ++turn;
         const bool ok = parser.feed(stream.substr(0, n));
         stream.remove_prefix(n);
+        if (!oneChunk && (options & 16U) != 0) {
+            parser.releaseIdle();
+        }
         if (parser.pendingBytes() > parser.limits().maxStanzaBytes) {
             fail("pending bytes over the limit", std::to_string(parser.pendingBytes()));
         }

@@ -203,3 +203,60 @@ TEST_CASE("a complete stanza is reported as soon as its last byte arrives", "[xm
     REQUIRE(p.feed(big.substr(big.size() - 1)));
     CHECK(c.elements.size() == 1);
 }
+
+TEST_CASE("releasing an idle parser between stanzas changes nothing", "[xml]") {
+    // The root declares the stream prefix, a default namespace and an extra prefix (as s2s
+    // does with xmlns:db); stanzas after a release still resolve all three.
+    const std::string header =
+        "<stream:stream xmlns='jabber:server' xmlns:stream='http://etherx.jabber.org/streams' "
+        "xmlns:db='jabber:server:dialback' to='a.example' version='1.0'>";
+    const std::vector<std::string> stanzas = {
+        "<db:result from='b.example' to='a.example'>key</db:result>",
+        "<message to='x@a.example'><body>one</body></message>",
+        " ",
+        "<stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:features>",
+        "<iq type='get' id='1'><ping xmlns='urn:xmpp:ping'/></iq>",
+    };
+    Collector reference;
+    StreamParser ref(reference);
+    REQUIRE(ref.feed(header));
+    for (const auto& s : stanzas) {
+        REQUIRE(ref.feed(s));
+    }
+
+    Collector c;
+    StreamParser p(c);
+    CHECK_FALSE(p.releaseIdle());  // no stream yet
+    REQUIRE(p.feed(header));
+    for (const auto& s : stanzas) {
+        REQUIRE(p.releaseIdle());
+        CHECK(p.released());
+        CHECK(p.streamOpen());
+        // Split each stanza so that the parser is also resumed in the middle of one.
+        REQUIRE(p.feed(std::string_view(s).substr(0, s.size() / 2)));
+        if (s.size() > 1) {
+            CHECK_FALSE(p.releaseIdle());  // a stanza is half received: keep everything
+        }
+        REQUIRE(p.feed(std::string_view(s).substr(s.size() / 2)));
+    }
+    CHECK(c.headers.size() == 1);
+    CHECK(c.elements == reference.elements);
+    REQUIRE(c.elements.size() == 4);
+    CHECK(c.elements[0].is("result", "jabber:server:dialback"));
+    CHECK(c.elements[2].is("features", "http://etherx.jabber.org/streams"));
+
+    SECTION("limits still count from the stanza start after a resume") {
+        StreamLimits small;
+        small.maxStanzaBytes = 100;
+        p.setLimits(small);
+        REQUIRE(p.releaseIdle());
+        CHECK_FALSE(p.feed("<message><body>" + std::string(200, 'a') + "</body></message>"));
+        REQUIRE(c.errors.size() == 1);
+        CHECK(c.errors[0].kind == ParseErrorKind::StanzaTooLarge);
+    }
+    SECTION("the stream end is still seen") {
+        REQUIRE(p.releaseIdle());
+        REQUIRE(p.feed("</stream:stream>"));
+        CHECK(c.ended);
+    }
+}
