@@ -18,6 +18,16 @@ struct LastActivity {
     std::string status;        ///< <status/> of the last unavailable presence, or ""
 };
 
+/// What one entity may learn of an account's last activity (XEP-0012 §3).
+struct LastActivityView {
+    /// The viewer may see the account's presence: it is in the account's roster with a
+    /// subscription of type from or both (RFC 6121 §3). False as well when there is no such
+    /// account, so that the answer does not tell.
+    bool allowed = false;
+    /// The last logout when allowed, std::nullopt when none was recorded.
+    std::optional<LastActivity> last;
+};
+
 /// Last logout per account, keyed by (domain, username), both normalised by the caller. Times
 /// come from the database's clock. Asynchronous: callbacks run later from the loop.
 class LastStore {
@@ -34,6 +44,11 @@ class LastStore {
     /// The last logout, or std::nullopt when none was recorded (or no such account).
     void get(std::string_view domain, std::string_view username,
              Done<std::optional<LastActivity>> done);
+
+    /// The last logout as `viewer` (a prepared bare JID) may see it, in one query. Reads the
+    /// roster (roster_items, storage/schema/002_roster.sql) for the subscription.
+    void getFor(std::string_view domain, std::string_view username, std::string_view viewer,
+                Done<LastActivityView> done);
 
   private:
     Database& db_;

@@ -68,42 +68,38 @@ class LastModule final : public Module {
         replyResult(router_, iq, from, to, lastQuery(up.count()));
     }
 
-    /// XEP-0012 §3: only those allowed to see the account's presence may learn when it was last
-    /// online, everyone else gets forbidden (§3, §8: no presence leak), whether the account exists
-    /// or not.
+    /// XEP-0012 §3: only those allowed to see the account's presence (a subscription of type
+    /// from or both, RFC 6121 §3) may learn when it was last online; everyone else gets forbidden
+    /// (§3, §8: no presence leak), whether the account exists or not. Blocked entities never get
+    /// this far (the blocking module filters stanzas to the account first).
     void account(const xml::Element& iq, const Jid& from, const Jid& to) {
         if (iq.attr("type") != "get") {
             router_.bounce(iq, StanzaCondition::NotAllowed);
             return;
         }
-        // TODO: also allow contacts with a presence subscription of type from or both (RFC 6121
-        // §3) once the roster store can say so; until then only the account itself.
-        if (from.bare() != to) {
-            router_.bounce(iq, StanzaCondition::Forbidden);
-            return;
-        }
-        answer(iq, from, to);
-    }
-
-    void answer(const xml::Element& iq, const Jid& from, const Jid& to) {
-        if (!router_.sessions().resources(to).empty()) {
-            // XEP-0012 §3: a user with a connected resource answers 0.
+        if (from.bare() == to) {
+            // The account itself, connected since it asks: 0 (XEP-0012 §3).
             replyResult(router_, iq, from, to, lastQuery(0));
             return;
         }
         // The router outlives the database's callbacks (the server destroys the database first).
         router::Router& router = router_;
-        store_.get(
-            to.domain(), to.local(),
+        store_.getFor(
+            to.domain(), to.local(), from.bare().full(),
             [&router, iq, from,
-             to](std::expected<std::optional<storage::LastActivity>, storage::StoreError> r) {
+             to](std::expected<storage::LastActivityView, storage::StoreError> r) {
                 if (!r) {
                     log::warn("last activity of {}: {}", to.full(), r.error().message);
                     router.bounce(iq, StanzaCondition::InternalServerError);
-                } else if (!*r) {
+                } else if (!r->allowed) {
+                    router.bounce(iq, StanzaCondition::Forbidden);
+                } else if (!router.sessions().resources(to).empty()) {
+                    // XEP-0012 §3: a user with a connected resource answers 0.
+                    replyResult(router, iq, from, to, lastQuery(0));
+                } else if (!r->last) {
                     router.bounce(iq, StanzaCondition::ItemNotFound, "no logout recorded");
                 } else {
-                    replyResult(router, iq, from, to, lastQuery((*r)->seconds, (*r)->status));
+                    replyResult(router, iq, from, to, lastQuery(r->last->seconds, r->last->status));
                 }
             });
     }

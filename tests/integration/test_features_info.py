@@ -10,7 +10,8 @@ import pytest
 import slix
 from corvid_harness import psql
 from test_features_support import NS_LAST, NS_TIME, NS_VERSION, online, slix_login
-from xmpp_raw import q, stanza_error_condition, to_str
+from im_support import connect
+from xmpp_raw import NS_CLIENT, q, stanza_error_condition, to_str
 
 
 # --- XEP-0092 ---
@@ -127,6 +128,40 @@ def test_last_activity_of_others_is_forbidden_without_subscription(server, users
         reply = alice.iq(f"<query xmlns='{NS_LAST}'/>", to=target)
         assert stanza_error_condition(reply) == "forbidden", to_str(reply)
     alice.close()
+    bob.close()
+
+
+def test_last_activity_for_subscribers(server, users):
+    """A contact with a subscription to the account's presence (the account's roster item has
+    subscription from or both) learns its last logout and status, or 0 while it is online;
+    a contact the account only subscribed to (subscription to) does not."""
+    alice = connect(server, "alice", users["alice"], "a")
+    bob = connect(server, "bob", users["bob"], "b")
+    # bob subscribes to alice's presence; alice approves: alice's item for bob is 'from'.
+    bob.presence("alice@localhost", "subscribe")
+    alice.take(lambda e: e.tag == q(NS_CLIENT, "presence") and e.get("type") == "subscribe",
+               what="the subscription request")
+    alice.presence("bob@localhost", "subscribed")
+    bob.push("alice@localhost", subscription="to")
+
+    reply = bob.iq(f"<query xmlns='{NS_LAST}'/>", to="alice@localhost")
+    assert reply.find(q(NS_LAST, "query")).get("seconds") == "0", to_str(reply)
+    # The other way round is not allowed: alice's item in bob's roster is only 'to' for bob.
+    reply = alice.iq(f"<query xmlns='{NS_LAST}'/>", to="bob@localhost")
+    assert stanza_error_condition(reply) == "forbidden", to_str(reply)
+
+    alice.send("<presence type='unavailable'><status>Heading Home</status></presence>")
+    alice.close()
+    deadline = time.monotonic() + 10
+    while True:
+        reply = bob.iq(f"<query xmlns='{NS_LAST}'/>", to="alice@localhost")
+        query = reply.find(q(NS_LAST, "query"))
+        if query is not None and query.text == "Heading Home":
+            break
+        assert time.monotonic() < deadline, to_str(reply)
+        time.sleep(0.05)
+    assert 0 <= int(query.get("seconds")) < 30
+    assert reply.get("from") == "alice@localhost"
     bob.close()
 
 

@@ -100,3 +100,48 @@ TEST_CASE("last activity: unknown and removed accounts", "[pg][storage]") {
     REQUIRE(rows.ok());
     CHECK(rows.int64(0, 0) == 0);
 }
+
+TEST_CASE("last activity: what a viewer may see", "[pg][storage]") {
+    Fixture f;
+    f.addAccount("juliet");
+    f.addAccount("romeo");
+    auto view = [&](std::string_view user, std::string_view viewer) {
+        auto r = await<LastActivityView>(f.base.get(), [&](auto done) {
+            f.store.getFor("example.org", user, viewer, std::move(done));
+        });
+        REQUIRE(r);
+        return *r;
+    };
+    auto roster = [&](std::string_view contact, std::string_view subscription) {
+        f.exec(("INSERT INTO roster_items (account_id, jid, subscription) SELECT id, '" +
+                std::string(contact) + "', '" + std::string(subscription) +
+                "' FROM accounts WHERE username = 'juliet'")
+                   .c_str());
+    };
+    roster("romeo@example.org", "from");
+    roster("nurse@example.org", "both");
+    roster("tybalt@example.org", "to");
+    roster("paris@example.org", "none");
+
+    // Allowed (from/both), nothing recorded yet.
+    auto v = view("juliet", "romeo@example.org");
+    CHECK(v.allowed);
+    CHECK(!v.last);
+    REQUIRE(f.logout("juliet", "Heading Home"));
+    v = view("juliet", "nurse@example.org");
+    CHECK(v.allowed);
+    REQUIRE(v.last);
+    CHECK(v.last->status == "Heading Home");
+    CHECK(v.last->seconds <= 2);
+
+    // Not allowed: subscription to/none, not in the roster, or no such account (alike).
+    for (auto viewer : {"tybalt@example.org", "paris@example.org", "mercutio@example.org"}) {
+        v = view("juliet", viewer);
+        CHECK(!v.allowed);
+        CHECK(!v.last);
+    }
+    v = view("nobody", "romeo@example.org");
+    CHECK(!v.allowed);
+    // Subscriptions are per account: romeo's roster says nothing about juliet's viewers.
+    CHECK(!view("romeo", "nurse@example.org").allowed);
+}
