@@ -189,6 +189,7 @@ bool Server::setUpS2s() {
     s.dialbackWithoutCertificate = c.dialbackWithoutCertificate;
     s.idleTimeoutSeconds = static_cast<int>(c.idleTimeout.count());
     s.connectTimeoutSeconds = static_cast<int>(c.connectTimeout.count());
+    s.authTimeoutSeconds = static_cast<int>(limits.authTimeout.count());
     for (const auto& [domain, route] : c.routes) {
         s.routes.emplace(domain, s2s::StaticTarget{route.host, route.port});
     }

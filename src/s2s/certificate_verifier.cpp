@@ -5,6 +5,8 @@
 #include <openssl/x509v3.h>
 #include <unistd.h>
 
+#include <cstdlib>
+
 #include "s2s/cert_identity.h"
 
 namespace corvid::s2s {
@@ -50,7 +52,10 @@ std::expected<std::unique_ptr<CertificateVerifier>, std::string> CertificateVeri
     }
     // The system bundle as one file, read now: a hashed directory would be read lazily, from
     // the event loop, on every verification.
-    const char* systemFile = X509_get_default_cert_file();
+    const char* systemFile = std::getenv(X509_get_default_cert_file_env());  // SSL_CERT_FILE
+    if (systemFile == nullptr || *systemFile == '\0') {
+        systemFile = X509_get_default_cert_file();
+    }
     if (systemFile != nullptr && ::access(systemFile, R_OK) == 0) {
         if (X509_STORE_load_file(self->store_, systemFile) != 1) {
             return std::unexpected(std::string("cannot load the system CA bundle ") + systemFile +

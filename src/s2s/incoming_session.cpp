@@ -65,9 +65,39 @@ IncomingSession::IncomingSession(S2sManager& manager, std::uint64_t id, evutil_s
     : manager_(manager),
       id_(id),
       stream_(manager.base(), fd, std::move(peerAddress), *this, streamOptions(manager.settings()),
-              directTls ? manager.newIncomingSsl() : nullptr) {}
+              directTls ? manager.newIncomingSsl() : nullptr) {
+    armAuthTimer();
+}
 
 IncomingSession::~IncomingSession() = default;
+
+void IncomingSession::armAuthTimer() {
+    const int seconds = manager_.settings().authTimeoutSeconds;
+    if (seconds <= 0) {
+        return;
+    }
+    if (!authTimer_) {
+        authTimer_.reset(evtimer_new(
+            manager_.base(),
+            [](evutil_socket_t, short, void* arg) {
+                static_cast<IncomingSession*>(arg)->onAuthTimer();
+            },
+            this));
+    }
+    timeval tv{seconds, 0};
+    evtimer_add(authTimer_.get(), &tv);
+}
+
+void IncomingSession::onAuthTimer() {
+    if (state_ == State::Closed || !authenticated_.empty()) {
+        return;
+    }
+    if (!dialbackPending_.empty()) {
+        armAuthTimer();  // our own connection to the authoritative server decides
+        return;
+    }
+    closeWithError(StreamCondition::ConnectionTimeout, "nothing authenticated in time");
+}
 
 void IncomingSession::transitionTo(State next) {
     log::trace("s2s in {} {}: {} -> {}", id_, stream_.peerAddress(), toString(state_),
@@ -224,6 +254,7 @@ void IncomingSession::onIdleTimeout() {
 
 void IncomingSession::onClosed() {
     transitionTo(State::Closed);
+    authTimer_.reset();
     manager_.incomingClosed(id_);
 }
 
@@ -415,6 +446,7 @@ void IncomingSession::sendDialback(const xml::Element& element) {
 
 void IncomingSession::authenticated(const std::string& domain, std::string_view how) {
     authenticated_.insert(domain);
+    authTimer_.reset();
     stream_.setLimits(manager_.settings().limits);
     log::info("s2s in {} {}: {} authenticated for {} ({})", id_, stream_.peerAddress(), domain,
               localDomain_, how);

@@ -8,6 +8,7 @@
 #include "s2s/certificate_verifier.h"
 #include "stanza/errors.h"
 #include "stream/xmpp_stream.h"
+#include "util/c_handles.h"
 #include "xml/element.h"
 
 namespace corvid::s2s {
@@ -65,6 +66,8 @@ class IncomingSession final : private stream::XmppStream::Owner {
     void handleStanza(xml::Element&& stanza);
     void authenticated(const std::string& domain, std::string_view how);
     void sendDialback(const xml::Element& element);
+    void armAuthTimer();
+    void onAuthTimer();
 
     S2sManager& manager_;
     std::uint64_t id_;
@@ -77,6 +80,7 @@ class IncomingSession final : private stream::XmppStream::Owner {
     bool externalOffered_ = false;
     std::set<std::string, std::less<>> authenticated_;    // peer domains proven on this stream
     std::set<std::string, std::less<>> dialbackPending_;  // peer domains being verified
+    util::EventPtr authTimer_;
 };
 
 std::string_view toString(IncomingSession::State state);

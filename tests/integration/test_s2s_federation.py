@@ -29,7 +29,9 @@ from federation.fake_peer import NS_DB, FakeReceivingServer, S2sPeer
 from federation.hosts import EtcHosts
 from federation.network import FederatedCorvid, FederationNet, free_port
 from federation.prosody import ProsodyServer
-from xmpp_raw import NS_SASL, NS_STANZAS, NS_STREAM, NS_TLS, q, to_str
+from xmpp_raw import NS_SASL, NS_STANZAS, NS_TLS, q, to_str
+
+NS_DB_FEATURE = "urn:xmpp:features:dialback"
 
 PROSODY_USERS = {"bob": "bob-pw", "erin": "erin-pw", "frank": "frank-pw"}
 EJABBERD_USERS = {"carol": "carol-pw", "gina": "gina-pw"}
@@ -349,6 +351,8 @@ def test_unknown_domain_bounces_remote_server_not_found(corvid, net):
 
 
 def test_connect_timeout_bounces_remote_server_timeout(corvid_factory, net):
+    """Queued stanzas are bounced with remote-server-timeout when the route is not ready in
+    s2s.connect_timeout_s; past limits.s2s_queue_max they are bounced at once."""
     slow = net.domain("slow")
     ip = net.ip(6)
     # A peer that accepts TCP (the backlog does) but never answers the stream header.
@@ -358,7 +362,8 @@ def test_connect_timeout_bounces_remote_server_timeout(corvid_factory, net):
     port = silent.getsockname()[1]
     try:
         s = corvid_factory("timeout", overrides={
-            "s2s": {"connect_timeout_s": 2, "routes": {slow: f"{ip}:{port}"}}})
+            "s2s": {"connect_timeout_s": 2, "routes": {slow: f"{ip}:{port}"}},
+            "limits": {"s2s_queue_max": 2}})
 
         async def main():
             ivy = await at_corvid(s, "ivy")
@@ -366,17 +371,58 @@ def test_connect_timeout_bounces_remote_server_timeout(corvid_factory, net):
                 started = time.monotonic()
                 for i in range(3):
                     ivy.send_message(mto=f"x@{slow}", mbody=f"queued {i}", mtype="chat")
+                conditions = []
                 for i in range(3):
                     err = await next_error(ivy, 15)
-                    assert err["error"]["condition"] == "remote-server-timeout"
+                    conditions.append((err["body"], err["error"]["condition"]))
+                assert conditions == [("queued 2", "resource-constraint"),
+                                      ("queued 0", "remote-server-timeout"),
+                                      ("queued 1", "remote-server-timeout")]
                 assert time.monotonic() - started < 10
             finally:
                 await ivy.close()
 
         slix.run(main(), 60)
-        assert "3 stanza(s) bounced" in s.log()
+        assert "2 stanza(s) bounced" in s.log()
     finally:
         silent.close()
+
+
+def test_unauthenticated_incoming_stream_times_out(corvid_factory, net):
+    s = corvid_factory("authtimeout", overrides={"limits": {"auth_timeout_s": 2}})
+    p = _peer(s)
+    try:
+        p.open_server_stream(s.domain, net.domain("idler"))
+        started = time.monotonic()
+        cond, _ = p.stream_error(timeout=10)
+        assert cond == "connection-timeout"
+        assert 1.5 < time.monotonic() - started < 8
+    finally:
+        p.close()
+
+
+def test_idle_route_is_closed_and_opened_again(corvid_factory, prosody):
+    s = corvid_factory("idle", overrides={"s2s": {"idle_timeout_s": 2}})
+    pair = f"s2s out {s.domain} -> {prosody.domain}"
+
+    async def main():
+        alice = await at_corvid(s, "alice")
+        bob = await at_prosody(prosody, "bob")
+        try:
+            alice.send_message(mto=bob.boundjid.bare, mbody="before idle", mtype="chat")
+            await bob.next_message(timeout=20, body="before idle")
+            deadline = time.monotonic() + 15
+            while f"{pair}: idle for 2 s, closing" not in s.log():
+                assert time.monotonic() < deadline, "the idle route was not closed"
+                await asyncio.sleep(0.2)
+            alice.send_message(mto=bob.boundjid.bare, mbody="after idle", mtype="chat")
+            await bob.next_message(timeout=20, body="after idle")
+        finally:
+            await alice.close()
+            await bob.close()
+
+    slix.run(main(), 80)
+    assert s.log().count(f"{pair}: established") == 2
 
 
 # --- name resolution through /etc/hosts -------------------------------------------------------------
@@ -534,6 +580,13 @@ def test_dialback_without_valid_certificate_is_refused(corvid, net, tls):
         features = p.open_server_stream(corvid.domain, peer_domain)
         if tls:
             features = p.server_starttls(corvid.domain, peer_domain)
+            # TLS is on, but nothing vouches for the certificate: dialback only, no EXTERNAL.
+            assert features.find(q(NS_SASL, "mechanisms")) is None
+            assert features.find(q(NS_DB_FEATURE, "dialback")) is not None
+        else:
+            # Without TLS only STARTTLS is on offer, and it is required.
+            assert features.find(f"{q(NS_TLS, 'starttls')}/{q(NS_TLS, 'required')}") is not None
+            assert features.find(q(NS_DB_FEATURE, "dialback")) is None
         p.send(f"<db:result xmlns:db='{NS_DB}' from='{peer_domain}' to='{corvid.domain}'>"
                "0123456789abcdef</db:result>")
         answer = p.next()

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Optional
 
 from federation.pki import Identity
-from xmpp_raw import NS_STANZAS, RawClient, q, to_str
+from xmpp_raw import RawClient, to_str
 
 
 def _yaml(value, indent: int = 0) -> str:
