@@ -41,7 +41,11 @@ std::vector<ModulePtr> loadModules(ModuleContext& context) {
     }
     // Always: password change and account removal; `enabled` switches only new registrations.
     modules.push_back(makeRegisterModule(context));
-    // --- PEP ---
+    // --- PEP --- (after disco: it answers the accounts' disco#items in its place)
+    ModulePtr makePepModule(ModuleContext&);  // modules/pep.h
+    if (enabled("pep")) {
+        modules.push_back(makePepModule(context));
+    }
     return modules;
 }
 

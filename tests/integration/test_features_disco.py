@@ -128,8 +128,9 @@ def test_account_disco_info_same_for_everyone_and_every_name(server, users):
     ids, feats = first
     assert ("account", "registered", "", "") in ids
     assert {NS_DISCO_INFO, NS_DISCO_ITEMS, "jabber:iq:last"} <= set(feats)
-    # No PEP module yet: no pubsub/pep identity.
-    assert not [i for i in ids if i[0] == "pubsub"]
+    # The PEP service (XEP-0163 §6.1): the pubsub/pep identity, alike for every account.
+    assert ("pubsub", "pep", "", "") in ids
+    assert "http://jabber.org/protocol/pubsub#publish" in feats
 
     # Without 'to': one's own account.
     own = disco_info(alice, None).find(q(NS_DISCO_INFO, "query"))

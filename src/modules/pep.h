@@ -1,0 +1,15 @@
+#pragma once
+
+#include "modules/module.h"
+
+namespace corvid::modules {
+
+/// Personal eventing (XEP-0163) on the XEP-0060 subset clients use, at every account's bare
+/// JID: publish (auto-create, publish-options), retract, items, create, delete and configure
+/// of the owner's nodes; access models presence (the default), open and whitelist (owner only);
+/// notifications filtered by the +notify features of entity capabilities (XEP-0115), which it
+/// learns and caches (modules/caps_cache.h); the last item of each node on available presence.
+/// Nodes and items in PostgreSQL (storage/pep_store.h).
+ModulePtr makePepModule(ModuleContext& context);
+
+}  // namespace corvid::modules
