@@ -81,7 +81,10 @@ constexpr Statement kLastFor{
     " JOIN pep_nodes n ON n.account_id = o.id AND n.node = ANY ($2::text[])"
     " JOIN LATERAL (SELECT k.item_id, k.payload, k.publisher FROM pep_items k"
     " WHERE k.node_id = n.id ORDER BY k.seq DESC LIMIT 1) i ON true"
-    " WHERE n.send_last <> 'never' AND (o.own OR n.access_model IN ('presence', 'open'))"
+    " WHERE n.send_last <> 'never' AND (o.own OR (n.access_model IN ('presence', 'open')"
+    // XEP-0191: an owner that blocks the viewer (its bare JID or its domain) sends it nothing.
+    " AND NOT EXISTS (SELECT 1 FROM blocklist_items b WHERE b.account_id = o.id"
+    " AND b.jid IN ($1, $3))))"
     " AND ($5::text IS NULL OR (a.domain = $5 AND a.username = $6))"
     " ORDER BY a.domain, a.username, n.node"};
 

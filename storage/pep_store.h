@@ -117,7 +117,8 @@ class PepStore {
     /// The last item of each node among `nodes` that `viewer` (a bare JID) may see and that
     /// sends its last item on presence: of the viewer's own account, and of the local accounts
     /// that have the viewer in their roster with subscription from/both (presence and open
-    /// models). With `owner` (domain, username), only that account's.
+    /// models) and do not block it (XEP-0191: a blocklist entry of its bare JID or domain).
+    /// With `owner` (domain, username), only that account's.
     void lastItemsFor(std::string_view viewer, std::vector<std::string> nodes,
                       std::optional<std::pair<std::string, std::string>> owner,
                       Done<std::vector<PepLastItem>> done);

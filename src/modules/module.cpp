@@ -1,5 +1,6 @@
 #include "modules/module.h"
 
+#include "modules/blocking.h"
 #include "modules/ping.h"
 #include "stanza/ns.h"
 
@@ -42,9 +43,15 @@ std::vector<ModulePtr> loadModules(ModuleContext& context) {
     // Always: password change and account removal; `enabled` switches only new registrations.
     modules.push_back(makeRegisterModule(context));
     // --- PEP --- (after disco: it answers the accounts' disco#items in its place)
-    ModulePtr makePepModule(ModuleContext&);  // modules/pep.h
+    ModulePtr makePepModule(ModuleContext&, BlockingModule*);  // modules/pep.h
     if (enabled("pep")) {
-        modules.push_back(makePepModule(context));
+        BlockingModule* blocking = nullptr;
+        for (const auto& m : modules) {
+            if (m->name() == "blocking") {
+                blocking = static_cast<BlockingModule*>(m.get());
+            }
+        }
+        modules.push_back(makePepModule(context, blocking));
     }
     return modules;
 }

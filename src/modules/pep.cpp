@@ -6,6 +6,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "modules/blocking.h"
 #include "modules/caps_cache.h"
 #include "modules/private_storage_xml.h"  // storedXml, parseStoredXml
 #include "modules/roster.h"               // replyError
@@ -184,8 +185,9 @@ bool notifies(const CapsCache::Features& features, std::string_view node) {
 
 class PepModule final : public Module {
   public:
-    explicit PepModule(ModuleContext& context)
+    PepModule(ModuleContext& context, BlockingModule* blocking)
         : router_(context.router),
+          blocking_(blocking),
           store_(context.database),
           caps_(context.router, kCapsCacheSize),
           maxNodes_(static_cast<int>(context.config.module("pep").options.getInt("max_nodes"))),
@@ -850,6 +852,11 @@ class PepModule final : public Module {
                 }
             }
         }
+        // XEP-0191 §3.3: nothing goes to a blocked contact (full, bare or domain entry; the
+        // owner's list is in memory, it has a session since only the owner writes).
+        if (blocking_ != nullptr) {
+            std::erase_if(out, [&](const Jid& to) { return blocking_->isBlocked(owner, to); });
+        }
         return out;
     }
 
@@ -1021,6 +1028,7 @@ class PepModule final : public Module {
     }
 
     router::Router& router_;
+    BlockingModule* blocking_;
     storage::PepStore store_;
     CapsCache caps_;
     const int maxNodes_;
@@ -1033,8 +1041,8 @@ class PepModule final : public Module {
 
 }  // namespace
 
-ModulePtr makePepModule(ModuleContext& context) {
-    return std::make_unique<PepModule>(context);
+ModulePtr makePepModule(ModuleContext& context, BlockingModule* blocking) {
+    return std::make_unique<PepModule>(context, blocking);
 }
 
 }  // namespace corvid::modules

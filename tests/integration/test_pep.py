@@ -355,6 +355,34 @@ def test_notifications_follow_caps(server, users):
         c.close()
 
 
+def test_no_events_for_blocked_contacts(server, users):
+    """XEP-0191: a contact the owner blocks gets neither notifications nor last items."""
+    alice = connect(server, "alice", users["alice"], "a")
+    bob = connect(server, "bob", users["bob"], "b")
+    befriend(alice, bob)
+    tune = "<tune xmlns='http://jabber.org/protocol/tune'><title>{}</title></tune>"
+    bob_n = connect(server, "bob", users["bob"], "n", presence=False)
+    announce(bob_n, ["http://jabber.org/protocol/tune"], tag="bob-n")
+    assert publish(alice, "http://jabber.org/protocol/tune", "1", tune.format("one")) \
+        .get("type") == "result"
+    assert bob_n.take(is_event("alice@localhost")) is not None  # not blocked yet
+    assert alice.block("bob@localhost").get("type") == "result"
+    assert publish(alice, "http://jabber.org/protocol/tune", "2", tune.format("two")) \
+        .get("type") == "result"
+    assert bob_n.got(is_event("alice@localhost")) == []
+    bob_late = connect(server, "bob", users["bob"], "late", presence=False)
+    announce(bob_late, ["http://jabber.org/protocol/tune"], tag="bob-late")
+    assert bob_late.got(is_event("alice@localhost")) == []
+    # Unblocked, the next resource gets the last item again.
+    assert alice.unblock("bob@localhost").get("type") == "result"
+    bob_again = connect(server, "bob", users["bob"], "again", presence=False)
+    announce(bob_again, ["http://jabber.org/protocol/tune"], tag="bob-again")
+    ev = bob_again.take(is_event("alice@localhost"))
+    assert event_items(ev).find(q(NS_EVENT, "item")).get("id") == "2"
+    for c in (alice, bob, bob_n, bob_late, bob_again):
+        c.close()
+
+
 def test_caps_hash_mismatch_is_not_trusted(server, users):
     """XEP-0115 §5.4: a disco#info answer that does not hash to the ver is not used."""
     alice = connect(server, "alice", users["alice"], "a")

@@ -261,6 +261,15 @@ TEST_CASE("pep: who may see, and the last items on presence", "[pg][storage]") {
           Strings{"juliet@example.org devicelist current",
                   "juliet@example.org urn:xmpp:avatar:metadata a",
                   "romeo@example.org urn:xmpp:avatar:metadata r"});
+    // Not from an owner that blocks the viewer (bare JID or domain).
+    f.exec(
+        "INSERT INTO blocklist_items (account_id, jid) SELECT id, 'romeo@example.org'"
+        " FROM accounts WHERE username = 'juliet'");
+    CHECK(last("romeo@example.org", all) ==
+          Strings{"romeo@example.org urn:xmpp:avatar:metadata r"});
+    f.exec("UPDATE blocklist_items SET jid = 'example.org'");
+    CHECK(last("romeo@example.org", all).size() == 1);
+    f.exec("DELETE FROM blocklist_items");
     // Only the nodes asked for (+notify).
     CHECK(last("romeo@example.org", {"devicelist"}) ==
           Strings{"juliet@example.org devicelist current"});
