@@ -1,5 +1,7 @@
 #include "c2s/client_session.h"
 
+#include <algorithm>
+
 #include "c2s/auth_throttle.h"
 #include "net/tls_context.h"
 #include "sasl/base64.h"
@@ -349,6 +351,13 @@ void ClientSession::handleAuth(const xml::Element& auth) {
         return;
     }
     const std::string mechanismName(auth.attr("mechanism"));
+    // RFC 6120 §6.4.2: only what the features offered on this stream (PLAIN is never offered
+    // without TLS); an empty list offers nothing, it does not mean "anything".
+    if (std::find(offeredMechanisms_.begin(), offeredMechanisms_.end(), mechanismName) ==
+        offeredMechanisms_.end()) {
+        saslFailure(sasl::Failure::InvalidMechanism);
+        return;
+    }
     const C2sSettings& settings = server_.c2sSettings();
     sasl::MechanismOptions options;
     options.bindings = channelBindings();

@@ -182,7 +182,8 @@ void XmppStream::close() {
         sendRaw("</stream:stream>");
     }
     closing_ = true;
-    parser_.stop();
+    // The parser keeps running: the peer's </stream:stream> ends the wait at once (RFC 6120
+    // §4.4); stanzas that still come are not handed on (onElement).
     if (peerClosed_ || !headerSent_) {
         // Nothing more to wait for once the output is flushed.
         if (outputPending() == 0) {
@@ -245,7 +246,7 @@ void XmppStream::onReadable() {
     readSinceShed_ = true;
     evbuffer* input = bufferevent_get_input(bev_);
     inRead_ = true;
-    while (!closing_ && pendingTls_ == nullptr) {
+    while (!closed_ && pendingTls_ == nullptr) {
         evbuffer_iovec chunk;
         if (evbuffer_peek(input, -1, nullptr, &chunk, 1) < 1 || chunk.iov_len == 0) {
             break;
@@ -330,6 +331,10 @@ void XmppStream::eventCallback(bufferevent*, short what, void* arg) {
     if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING)) {
         if (!self->closing_) {
             self->owner_.onIdleTimeout();
+            if (!self->closed_) {
+                // A read timeout disables reading; the peer's answer to our close must be seen.
+                bufferevent_enable(self->bev_, EV_READ);
+            }
         } else {
             self->abort();
         }
@@ -353,11 +358,15 @@ void XmppStream::eventCallback(bufferevent*, short what, void* arg) {
 // --- parser events ---
 
 void XmppStream::onStreamStart(xml::StreamHeader&& header) {
-    owner_.onStreamHeader(std::move(header));
+    if (!closing_) {
+        owner_.onStreamHeader(std::move(header));
+    }
 }
 
 void XmppStream::onElement(xml::Element&& element) {
-    owner_.onStanza(std::move(element));
+    if (!closing_) {
+        owner_.onStanza(std::move(element));
+    }
 }
 
 void XmppStream::onStreamEnd() {
@@ -371,6 +380,10 @@ void XmppStream::onStreamEnd() {
 }
 
 void XmppStream::onParseError(const xml::ParseError& error) {
+    if (closing_) {
+        abort();  // our close is under way: nothing more to say
+        return;
+    }
     owner_.onParseError(error);
     closeWithError(streamConditionFor(error.kind), error.detail);
 }

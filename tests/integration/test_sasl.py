@@ -283,9 +283,6 @@ def test_mechanism_not_offered_is_refused(server):
     c.close()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: with no mechanism offered (PLAIN only, no TLS) "
-                   "sasl::makeMechanism treats the empty 'offered' list as 'anything goes' and "
-                   "PLAIN succeeds over an unencrypted stream")
 @pytest.mark.corvid(config={"auth": {"allow_plaintext": True, "mechanisms": ["PLAIN"]}})
 def test_plain_never_accepted_without_tls(server):
     """RFC 6120 §13.8.3: PLAIN is not offered on an unencrypted stream, so a client that tries it

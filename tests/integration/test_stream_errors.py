@@ -252,9 +252,6 @@ def test_whitespace_keepalive(server, users):
     c.wait_closed(timeout=10)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: XmppStream::close() stops the parser, so the client's "
-                   "</stream:stream> is never seen and the server waits out kCloseWaitSeconds (3 s) "
-                   "before closing TCP")
 def test_server_close_completes_when_client_answers(server, users):
     """RFC 6120 §4.4: after sending </stream:stream> the server waits for the client's; when it
     comes, the server closes the TCP connection right away instead of waiting out its timer."""
@@ -271,10 +268,6 @@ def test_server_close_completes_when_client_answers(server, users):
         c.close()
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: after the idle timeout fires, libevent has disabled "
-                   "EV_READ on the bufferevent (read timeouts do that), so neither the client's "
-                   "</stream:stream> nor its TCP FIN is noticed; the socket stays open until the "
-                   "3 s close timer")
 @pytest.mark.corvid(config={"limits": {"idle_timeout_s": 1}})
 def test_idle_close_completes_when_client_closes(server, users):
     """After <connection-timeout/> the client answers </stream:stream> and closes its side (TCP
