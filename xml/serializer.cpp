@@ -105,7 +105,9 @@ void writeElement(const Element& e, std::string& out, std::string_view defaultNs
             out.append("xml:");
         } else if (!a.ns.empty()) {
             // Rare in XMPP: declare a private prefix for this attribute's namespace.
-            std::string prefix = "a" + std::to_string(extraPrefix++);
+            // (Appending, not "a" + to_string(): g++ 12 -O3 warns falsely on the latter.)
+            std::string prefix("a");
+            prefix += std::to_string(extraPrefix++);
             out.append("xmlns:").append(prefix).append("='");
             escapeAttr(a.ns, out);
             out.append("' ").append(prefix).push_back(':');
