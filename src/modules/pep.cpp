@@ -58,6 +58,8 @@ constexpr std::size_t kMaxIdBytes = 1024;
 constexpr std::size_t kCapsCacheSize = 10000;
 // Available resources of remote contacts followed per account (their +notify features).
 constexpr std::size_t kMaxRemotePerAccount = 4096;
+// Writes of one account waiting for the database; more are refused (resource-constraint).
+constexpr std::size_t kMaxQueuedWrites = 64;
 // Before the presence module (50) and the other observers: presence is only looked at here.
 constexpr int kObserverPriority = 9000;
 
@@ -250,8 +252,14 @@ class PepModule final : public Module {
 
     // --- one write at a time per account, so that publishes keep their order ---
 
-    void enqueue(const Jid& owner, Op op) {
+    void enqueue(const xml::Element& iq, const Jid& owner, Op op) {
         auto& queue = queues_[owner];
+        if (queue.size() >= kMaxQueuedWrites) {
+            // A client pipelining writes faster than the database takes them waits.
+            fail(withoutPayload(iq), StanzaCondition::ResourceConstraint, {},
+                 "too many PEP writes in progress", ErrorType::Wait);
+            return;
+        }
         queue.push_back(std::move(op));
         if (queue.size() == 1) {
             runFront(owner);
@@ -437,47 +445,49 @@ class PepModule final : public Module {
         }
         const xml::Element& payload = *payloads.front();
         storage::PepItem item{id, storedXml(payload), from.full()};
-        enqueue(to, [this, shell = withoutPayload(iq), from, to, node = std::move(node),
-                     item = std::move(item), options, payload = payload](Next next) mutable {
-            store_.publish(
-                to.domain(), to.local(), node, item, options, 1, maxNodes_,
-                guard([this, shell = std::move(shell), from, to, node, id = item.id,
-                       payload = std::move(payload),
-                       next](std::expected<storage::PepPublishResult, storage::StoreError> r) {
-                    next();
-                    if (!r) {
-                        storeFailed(shell, to, r.error());
-                        return;
-                    }
-                    switch (r->status) {
-                        case storage::PepPublishStatus::NoAccount:
-                            fail(shell, StanzaCondition::ItemNotFound, {});
+        enqueue(
+            iq, to,
+            [this, shell = withoutPayload(iq), from, to, node = std::move(node),
+             item = std::move(item), options, payload = payload](Next next) mutable {
+                store_.publish(
+                    to.domain(), to.local(), node, item, options, 1, maxNodes_,
+                    guard([this, shell = std::move(shell), from, to, node, id = item.id,
+                           payload = std::move(payload),
+                           next](std::expected<storage::PepPublishResult, storage::StoreError> r) {
+                        next();
+                        if (!r) {
+                            storeFailed(shell, to, r.error());
                             return;
-                        case storage::PepPublishStatus::TooManyNodes:
-                            fail(shell, StanzaCondition::PolicyViolation, {},
-                                 "at most " + std::to_string(maxNodes_) + " nodes per account");
-                            return;
-                        case storage::PepPublishStatus::PreconditionNotMet:
-                            fail(shell, StanzaCondition::Conflict, "precondition-not-met",
-                                 "the node's configuration differs from the publish options");
-                            return;
-                        case storage::PepPublishStatus::Published:
-                            break;
-                    }
-                    xml::Element answer("pubsub", std::string(kPubsub));
-                    xml::Element& p = answer.addChild("publish");
-                    p.setAttr("node", node);
-                    p.addChild("item").setAttr("id", id);
-                    replyResult(router_, shell, from, to, std::move(answer));
+                        }
+                        switch (r->status) {
+                            case storage::PepPublishStatus::NoAccount:
+                                fail(shell, StanzaCondition::ItemNotFound, {});
+                                return;
+                            case storage::PepPublishStatus::TooManyNodes:
+                                fail(shell, StanzaCondition::PolicyViolation, {},
+                                     "at most " + std::to_string(maxNodes_) + " nodes per account");
+                                return;
+                            case storage::PepPublishStatus::PreconditionNotMet:
+                                fail(shell, StanzaCondition::Conflict, "precondition-not-met",
+                                     "the node's configuration differs from the publish options");
+                                return;
+                            case storage::PepPublishStatus::Published:
+                                break;
+                        }
+                        xml::Element answer("pubsub", std::string(kPubsub));
+                        xml::Element& p = answer.addChild("publish");
+                        p.setAttr("node", node);
+                        p.addChild("item").setAttr("id", id);
+                        replyResult(router_, shell, from, to, std::move(answer));
 
-                    xml::Element event("items", std::string(kPubsubEvent));
-                    event.setAttr("node", node);
-                    xml::Element& it = event.addChild("item");
-                    it.setAttr("id", id);
-                    it.addChild(std::move(payload));
-                    notify(to, node, r->config, r->contacts, event);
-                }));
-        });
+                        xml::Element event("items", std::string(kPubsubEvent));
+                        event.setAttr("node", node);
+                        xml::Element& it = event.addChild("item");
+                        it.setAttr("id", id);
+                        it.addChild(std::move(payload));
+                        notify(to, node, r->config, r->contacts, event);
+                    }));
+            });
     }
 
     void retract(const xml::Element& iq, const Jid& from, const Jid& to,
@@ -495,7 +505,7 @@ class PepModule final : public Module {
             return;
         }
         std::string id(item->attr("id"));
-        enqueue(to, [this, iq, from, to, node, id](Next next) {
+        enqueue(iq, to, [this, iq, from, to, node, id](Next next) {
             store_.retract(
                 to.domain(), to.local(), node, id,
                 guard([this, iq, from, to, node, id,
@@ -596,7 +606,7 @@ class PepModule final : public Module {
             }
         }
         const PepNodeConfig config = merged(PepNodeConfig{}, options);
-        enqueue(to, [this, iq, from, to, node, config](Next next) {
+        enqueue(iq, to, [this, iq, from, to, node, config](Next next) {
             store_.create(
                 to.domain(), to.local(), node, config, maxNodes_,
                 guard([this, iq, from, to,
@@ -702,7 +712,7 @@ class PepModule final : public Module {
         }
         // Fields left out keep their values: read the current configuration first, in the
         // account's queue so that no other write comes between.
-        enqueue(to, [this, iq, from, to, node, options](Next next) {
+        enqueue(iq, to, [this, iq, from, to, node, options](Next next) {
             store_.items(to.domain(), to.local(), node, to.full(), {}, 0,
                          guard([this, iq, from, to, node, options,
                                 next](std::expected<storage::PepNodeView, storage::StoreError> r) {
@@ -733,7 +743,7 @@ class PepModule final : public Module {
     }
 
     void deleteNode(const xml::Element& iq, const Jid& from, const Jid& to, std::string node) {
-        enqueue(to, [this, iq, from, to, node](Next next) {
+        enqueue(iq, to, [this, iq, from, to, node](Next next) {
             store_.remove(
                 to.domain(), to.local(), node,
                 guard([this, iq, from, to, node,

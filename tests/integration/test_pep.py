@@ -441,6 +441,7 @@ from nbxmpp.protocol import JID, Presence
 from nbxmpp.structs import DiscoIdentity, StanzaHandler
 
 port, jid_text, password, peer = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4]
+BOB_PNG = b"\x89PNG\r\n\x1a\n-bob-avatar"
 
 def emit(**kw):
     print(json.dumps(kw), flush=True)
@@ -482,6 +483,34 @@ def on_avatar_data(task):
         finish(1)
         return
     emit(event="avatar-data", sha=data.sha, b64=base64.b64encode(data.data).decode())
+    # bob's own avatar (presence access model, Gajim's default) ...
+    from nbxmpp.modules.user_avatar import Avatar
+    avatar = Avatar()
+    avatar.add_image_source(BOB_PNG, "image/png", 1, 1)
+    client.get_module("UserAvatar").set_avatar(avatar, public=False).add_done_callback(
+        on_avatar_published)
+
+def on_avatar_published(task):
+    try:
+        task.finish()
+    except Exception as e:
+        emit(event="avatar-publish-error", error=repr(e))
+        finish(1)
+        return
+    emit(event="avatar-published")
+    # ... and the device list again, now for contacts only: the publish-options no longer match
+    # the node, nbxmpp reconfigures it (pubsub#owner) and publishes again.
+    client.get_module("OMEMO").set_devicelist([424242, 777], public=False).add_done_callback(
+        on_devicelist_again)
+
+def on_devicelist_again(task):
+    try:
+        task.finish()
+    except Exception as e:
+        emit(event="devicelist-again-error", error=repr(e))
+        finish(1)
+        return
+    emit(event="devicelist-republished")
     finish(0)
 
 def on_connected(_client, _signal):
@@ -524,7 +553,9 @@ def test_avatar_and_omemo_between_slixmpp_and_nbxmpp(server, users):
     """alice (slixmpp, XEP-0084 plugin) publishes an avatar; bob (nbxmpp, Gajim's library),
     her contact, gets the metadata event (his caps carry +notify) and fetches the data item.
     bob publishes his OMEMO device list (nbxmpp's OMEMO module, open model); alice reads it with
-    slixmpp's XEP-0060 plugin and gets its notification (slixmpp advertises +notify)."""
+    slixmpp's XEP-0060 plugin and gets its notification (slixmpp advertises +notify). Then bob
+    publishes his avatar with nbxmpp and republishes his device list for contacts only (a
+    publish-options mismatch that nbxmpp resolves by reconfiguring the node); alice reads both."""
     # A mutual subscription, made with raw clients (stored in the roster).
     a_raw = connect(server, "alice", users["alice"], "setup")
     b_raw = connect(server, "bob", users["bob"], "setup")
@@ -589,6 +620,20 @@ def test_avatar_and_omemo_between_slixmpp_and_nbxmpp(server, users):
             mine = await alice["xep_0084"].retrieve_avatar(alice.boundjid.bare, avatar_id)
             data = mine.xml.find(f".//{q(AVATAR_DATA, 'data')}")
             assert base64.b64decode(data.text) == png
+
+            # bob's avatar, published by nbxmpp, read by slixmpp (a contact: presence model).
+            await bob_event("devicelist-republished")
+            bob_png = b"\x89PNG\r\n\x1a\n-bob-avatar"
+            meta = await alice["xep_0060"].get_items("bob@localhost", AVATAR_METADATA)
+            info = meta.xml.find(f".//{q(AVATAR_METADATA, 'info')}")
+            assert info.get("id") == hashlib.sha1(bob_png).hexdigest()
+            got = await alice["xep_0084"].retrieve_avatar("bob@localhost", info.get("id"))
+            data = got.xml.find(f".//{q(AVATAR_DATA, 'data')}")
+            assert base64.b64decode(data.text) == bob_png
+            # The device list was reconfigured to the presence model by nbxmpp and republished.
+            got = await alice["xep_0060"].get_items("bob@localhost", DEVICELIST)
+            ids = sorted(d.get("id") for d in got.xml.iter(q(AXOLOTL, "device")))
+            assert ids == ["424242", "777"], str(got)
             rc = await asyncio.wait_for(bob.wait(), 15)
             assert rc == 0, events
         except BaseException:
@@ -602,3 +647,8 @@ def test_avatar_and_omemo_between_slixmpp_and_nbxmpp(server, users):
             await alice.close()
 
     slix.run(scenario(), timeout=80)
+    # nbxmpp's reconfiguration took effect: strangers may no longer read the device list.
+    carol = connect(server, "carol", users["carol"], "c")
+    assert error_conditions(items(carol, "bob@localhost", DEVICELIST))[2] == \
+        "presence-subscription-required"
+    carol.close()
