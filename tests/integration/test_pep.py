@@ -300,6 +300,31 @@ def test_max_items_retract_and_generated_ids(server, users):
     bob.close()
 
 
+def test_pipelined_publishes_keep_order_and_are_bounded(server, users):
+    """Writes of one account run one at a time in arrival order; a client that pipelines more
+    than the server queues gets resource-constraint (type wait) for the excess, nothing else."""
+    alice = connect(server, "alice", users["alice"], "a")
+    n = 300
+    ids = [alice.next_id() for _ in range(n)]
+    alice.send("".join(
+        f"<iq type='set' id='{i}'><pubsub xmlns='{NS_PUBSUB}'><publish node='urn:example:seq'>"
+        f"<item id='s{k}'><n xmlns='urn:example:seq'>{k}</n></item></publish></pubsub></iq>"
+        for k, i in enumerate(ids)))
+    replies = {}
+    for _ in range(n):
+        r = alice.take(lambda e: e.tag == IQ and e.get("id") in ids and e.get("id") not in replies)
+        replies[r.get("id")] = r
+    ok = [k for k, i in enumerate(ids) if replies[i].get("type") == "result"]
+    refused = [replies[i] for i in ids if replies[i].get("type") == "error"]
+    assert ok and ok[0] == 0
+    assert refused, f"all {n} pipelined publishes were queued (the bound is 64)"
+    for r in refused:
+        assert error_conditions(r)[:2] == ("wait", "resource-constraint"), to_str(r)
+    # max_items 1: the node holds the last publish that was accepted.
+    assert item_ids(items(alice, None, "urn:example:seq")) == [f"s{ok[-1]}"]
+    alice.close()
+
+
 @__import__("pytest").mark.corvid(config={"modules": {"pep": {"max_nodes": 2}}})
 def test_node_limit(server, users):
     alice = connect(server, "alice", users["alice"], "a")
