@@ -3,6 +3,7 @@
 #
 #   bench/compare.sh [--build DIR] [--bench PATH] [--sizes "1000 10000"] [--duration 10] [--servers "corvid prosody"]
 #                    [--workdir DIR] [--corvid-config FILE] [--corvid-accounts sql|corvidctl]
+#                    [--settle S]
 #
 # For each size N: a saturation run (--rate 0) against each server, then a run of each at half of
 # corvid's saturation rate (Prosody's if corvid did not run), for the latency figures. Every run
@@ -28,6 +29,9 @@ build="$repo/build"
 bench=""
 sizes="1000 10000"
 duration=10
+# Seconds between the last login and the RSS reading / message phase: the steady state of idle
+# connections (corvid frees an idle stream's parser after 2-4 s; Prosody is measured the same way).
+settle=5
 servers="corvid prosody"
 workdir="${TMPDIR:-/tmp}/corvid-bench-compare"
 corvid_config=""
@@ -41,6 +45,7 @@ while [[ $# -gt 0 ]]; do
         --bench) bench="$2"; shift 2 ;;
         --sizes) sizes="$2"; shift 2 ;;
         --duration) duration="$2"; shift 2 ;;
+        --settle) settle="$2"; shift 2 ;;
         --servers) servers="$2"; shift 2 ;;
         --workdir) workdir="$2"; shift 2 ;;
         --corvid-config) corvid_config="$2"; shift 2 ;;
@@ -53,7 +58,7 @@ done
 if [[ -z "${CORVID_BENCH_SESSION:-}" ]]; then
     exec setsid -w env CORVID_BENCH_SESSION=1 bash "${BASH_SOURCE[0]}" --build "$build" \
         ${bench:+--bench "$bench"} \
-        --sizes "$sizes" --duration "$duration" --servers "$servers" --workdir "$workdir" \
+        --sizes "$sizes" --duration "$duration" --settle "$settle" --servers "$servers" --workdir "$workdir" \
         --corvid-accounts "$corvid_accounts" \
         ${corvid_config:+--corvid-config "$corvid_config"}
 fi
@@ -272,6 +277,7 @@ run_one() {
     # Bounded: logins give up after 60 s each, then --duration, then at most 5 s of drain.
     timeout 600 "${bench_cpu[@]}" "$bench" --host 127.0.0.1 --port "$port" --domain localhost \
         --accounts "$accounts" --connections "$n" --rate "$rate" --duration "$duration" \
+        --settle "$settle" \
         --login-rate "$login_rate" --login-concurrency 100 --login-timeout 60 \
         --source-ips "$source_ips" --server-pid "$pid" \
         --scram-cache "$workdir/$server.scram-cache" \

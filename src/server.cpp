@@ -1,6 +1,7 @@
 #include "server.h"
 
 #include <arpa/inet.h>
+#include <malloc.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -17,6 +18,9 @@
 namespace corvid {
 
 namespace {
+
+/// Parsers released in one pass of the idle timer that make it worth a malloc_trim().
+constexpr std::size_t kTrimAfterReleases = 64;
 
 c2s::C2sSettings makeC2sSettings(const conf::Config& config) {
     c2s::C2sSettings s;
@@ -163,8 +167,15 @@ bool Server::setUp() {
     shedTimer_.reset(event_new(
         base_.get(), -1, EV_PERSIST,
         [](evutil_socket_t, short, void* arg) {
+            std::size_t released = 0;
             for (auto& [id, slot] : static_cast<Server*>(arg)->sessions_) {
-                slot.session->shedIdleMemory();
+                released += slot.session->shedIdleMemory() ? 1 : 0;
+            }
+            // Freed parser memory sits between live allocations, where glibc keeps it; after a
+            // wave of releases (a login storm going quiet), give its whole pages back to the
+            // system. Rare and bounded: not done when only a few connections went idle.
+            if (released >= kTrimAfterReleases) {
+                ::malloc_trim(0);
             }
         },
         this));

@@ -235,11 +235,10 @@ void XmppStream::readCallback(bufferevent*, void* arg) {
     static_cast<XmppStream*>(arg)->onReadable();
 }
 
-void XmppStream::shedIdleMemory() {
-    if (!readSinceShed_ && !closed_) {
-        parser_.releaseIdle();
-    }
+bool XmppStream::shedIdleMemory() {
+    const bool released = !readSinceShed_ && !closed_ && parser_.releaseIdle();
     readSinceShed_ = false;
+    return released;
 }
 
 void XmppStream::onReadable() {

@@ -87,7 +87,8 @@ class XmppStream final : private xml::StreamHandler {
     void setLimits(const xml::StreamLimits& limits) { parser_.setLimits(limits); }
     /// Called now and then by the server: if nothing was read since the last call, the parser's
     /// memory is released until bytes come again (most connections are idle most of the time).
-    void shedIdleMemory();
+    /// True if memory was released by this call.
+    bool shedIdleMemory();
     void setIdleTimeout(int seconds);
 
     // --- closing ---
