@@ -21,6 +21,8 @@ namespace {
 
 /// Parsers released in one pass of the idle timer that make it worth a malloc_trim().
 constexpr std::size_t kTrimAfterReleases = 64;
+/// Logins held while the server secrets load (bounded, like every queue).
+constexpr std::size_t kMaxWaitingForSecrets = 1024;
 
 c2s::C2sSettings makeC2sSettings(const conf::Config& config) {
     c2s::C2sSettings s;
@@ -355,20 +357,31 @@ void Server::loadSecrets() {
     secrets_->getOrCreate("scram-fake-salt", storage::Bytes(random.begin(), random.end()),
                           [this](std::expected<storage::Bytes, storage::StoreError> secret) {
                               loadingSecrets_ = false;
+                              auto waiting = std::exchange(waitingForSecrets_, {});
                               if (!secret) {
                                   log::warn("cannot load server secrets: {}",
                                             secret.error().message);
+                                  for (auto& w : waiting) {
+                                      w.done(std::unexpected(c2s::LookupError::Unavailable));
+                                  }
                                   return;
                               }
                               c2sSettings_.fakeSaltSecret.assign(secret->begin(), secret->end());
+                              for (auto& w : waiting) {
+                                  lookupCredentials(w.username, w.domain, std::move(w.done));
+                              }
                           });
 }
 
 void Server::lookupCredentials(const std::string& username, const std::string& domain,
                                std::function<void(c2s::CredentialsResult)> done) {
     if (c2sSettings_.fakeSaltSecret.empty()) {
-        loadSecrets();  // the database was away at start; try again, answer "later"
-        done(std::unexpected(c2s::LookupError::Unavailable));
+        loadSecrets();  // (again, if the database was away at start)
+        if (loadingSecrets_ && waitingForSecrets_.size() < kMaxWaitingForSecrets) {
+            waitingForSecrets_.push_back({username, domain, std::move(done)});
+            return;
+        }
+        done(std::unexpected(c2s::LookupError::Unavailable));  // the client may retry later
         return;
     }
     accounts_->getCredentials(

@@ -84,6 +84,14 @@ class Server final : public c2s::C2sServer {
     std::unique_ptr<storage::AccountStore> accounts_;
     std::unique_ptr<storage::SecretStore> secrets_;
     bool loadingSecrets_ = false;
+    /// Logins that came while the secrets were loading (right after start): answered once they
+    /// are there, instead of a temporary-auth-failure.
+    struct PendingLookup {
+        std::string username;
+        std::string domain;
+        std::function<void(c2s::CredentialsResult)> done;
+    };
+    std::vector<PendingLookup> waitingForSecrets_;
     std::vector<modules::ModulePtr> modules_;
     std::unique_ptr<s2s::S2sManager> s2s_;
     router::HookHandle toRemoteHook_;

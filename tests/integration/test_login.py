@@ -129,6 +129,19 @@ def test_accounts_survive_a_restart(server):
     assert server.log().count("corvid running") == 2
 
 
+def test_login_right_after_start(server, users):
+    """A login as soon as corvid reports its database ready succeeds: the server secrets (the
+    key of the fake SCRAM salts) were still loading then, and such logins used to get
+    temporary-auth-failure (regression test; the window is a few milliseconds, so five starts)."""
+    for attempt in range(5):
+        if attempt:
+            server.restart()
+        c = RawClient(server.port)
+        assert c.login("alice", users["alice"], mechanism="SCRAM-SHA-256") == \
+            "alice@localhost/raw", f"start {attempt + 1}"
+        c.close()
+
+
 def test_corvidctl_lists_and_deletes_users(server, users):
     r = server.ctl("list-users", "localhost")
     assert sorted(r.stdout.split()) == ["alice@localhost", "bob@localhost", "carol@localhost"]
