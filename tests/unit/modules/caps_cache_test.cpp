@@ -190,3 +190,33 @@ TEST_CASE("caps cache: one query per ver, verified answers only", "[modules][cap
 
     router.sessions().remove(session);
 }
+
+TEST_CASE("caps cache: at most `capacity` vers, the least recently used go", "[modules][caps]") {
+    router::Router router;
+    router.addLocalDomain("example.org");
+    FakeSession session("a@example.org/r");
+    router.sessions().add(session);
+    modules::CapsCache cache(router, 2);
+    const Jid server = *Jid::parse("example.org");
+
+    std::vector<std::string> vers;
+    for (int i = 0; i < 3; ++i) {
+        xml::Element q = exodus();
+        q.addChild(feature("urn:test:" + std::to_string(i)));
+        const std::string ver = *modules::capsVerOfInfo(q);
+        vers.push_back(ver);
+        bool known = false;
+        cache.resolve({"sha-1", "http://exodus", ver}, session.jid(), server,
+                      [&](modules::CapsCache::Features f) { known = f != nullptr; });
+        answer(router, session.received.back(), q);
+        CHECK(known);
+        if (i == 1) {
+            CHECK(cache.find(vers[0]) != nullptr);  // 0 becomes the most recently used
+        }
+    }
+    CHECK(cache.size() == 2);
+    CHECK(cache.find(vers[0]) != nullptr);
+    CHECK(cache.find(vers[1]) == nullptr);  // evicted: least recently used
+    CHECK(cache.find(vers[2]) != nullptr);
+    router.sessions().remove(session);
+}
