@@ -47,6 +47,16 @@ constexpr Statement kItems{
     " WHERE a.domain = $1 AND a.username = $2"
     " ORDER BY i.seq DESC"};
 
+// XEP-0060 §8.5: every item of the node goes; no row when there is no such node.
+constexpr Statement kPurge{
+    "pep_purge",
+    "WITH n AS (SELECT n.id, n.access_model, n.max_items, n.persist_items, n.send_last"
+    " FROM pep_nodes n JOIN accounts a ON a.id = n.account_id"
+    " WHERE a.domain = $1 AND a.username = $2 AND n.node = $3),"
+    " d AS (DELETE FROM pep_items i USING n WHERE i.node_id = n.id RETURNING 1)"
+    " SELECT n.access_model, n.max_items, n.persist_items, n.send_last, (SELECT count(*) FROM d)"
+    " FROM n"};
+
 constexpr Statement kCreate{"pep_create", "SELECT pep_create($1, $2, $3, $4, $5, $6, $7, $8)"};
 
 constexpr Statement kDelete{
@@ -189,6 +199,28 @@ void PepStore::retract(std::string_view domain, std::string_view username, std::
             } else {
                 out.contacts = jids(r.results[1]);
             }
+        }
+        done(std::move(out));
+    });
+}
+
+void PepStore::purge(std::string_view domain, std::string_view username, std::string_view node,
+                     Done<PepRemoveResult> done) {
+    std::vector<BatchItem> batch;
+    batch.push_back({kPurge, {textParam(domain), textParam(username), textParam(node)}});
+    batch.push_back({kContacts, accountParams(domain, username)});
+    db_.executeBatch(std::move(batch), [done = std::move(done)](BatchResult r) mutable {
+        if (!r.ok()) {
+            done(std::unexpected(toStoreError(*r.error)));
+            return;
+        }
+        const QueryResult& d = r.results[0];
+        PepRemoveResult out;
+        if (d.rows() == 0) {
+            out.status = PepRemoveStatus::NoNode;
+        } else {
+            out.config = configAt(d, 0, 0);
+            out.contacts = jids(r.results[1]);
         }
         done(std::move(out));
     });

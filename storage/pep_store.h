@@ -98,6 +98,9 @@ class PepStore {
     /// Removes one item (XEP-0060 §7.2).
     void retract(std::string_view domain, std::string_view username, std::string_view node,
                  std::string_view itemId, Done<PepRemoveResult> done);
+    /// Removes every item of the node (XEP-0060 §8.5); NoItem is never given.
+    void purge(std::string_view domain, std::string_view username, std::string_view node,
+               Done<PepRemoveResult> done);
     /// The node as `viewer` (a bare JID) sees it, with its items: those named by `itemIds` when
     /// not empty, otherwise the `max` newest (all when std::nullopt).
     void items(std::string_view domain, std::string_view username, std::string_view node,

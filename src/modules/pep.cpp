@@ -43,12 +43,25 @@ constexpr std::string_view kNotifySuffix = "+notify";
 
 // XEP-0060 §10: what this PEP service does, advertised on every account's bare JID.
 constexpr std::string_view kFeatures[] = {
-    "access-open",          "access-presence",        "access-whitelist",
-    "auto-create",          "auto-subscribe",         "config-node",
-    "create-and-configure", "create-nodes",           "delete-items",
-    "delete-nodes",         "filtered-notifications", "item-ids",
-    "last-published",       "persistent-items",       "publish",
-    "publish-options",      "retract-items",          "retrieve-default",
+    "access-open",
+    "access-presence",
+    "access-whitelist",
+    "auto-create",
+    "auto-subscribe",
+    "config-node",
+    "create-and-configure",
+    "create-nodes",
+    "delete-items",
+    "delete-nodes",
+    "filtered-notifications",
+    "item-ids",
+    "last-published",
+    "persistent-items",
+    "publish",
+    "publish-options",
+    "purge-nodes",
+    "retract-items",
+    "retrieve-default",
     "retrieve-items",
 };
 
@@ -655,8 +668,8 @@ class PepModule final : public Module {
             replyResult(router_, iq, from, to, std::move(answer));
             return;
         }
-        if (verb != "configure" && verb != "delete") {
-            unsupported(iq, verb == "purge" ? "purge-nodes" : "config-node");
+        if (verb != "configure" && verb != "delete" && verb != "purge") {
+            unsupported(iq, "config-node");
             return;
         }
         std::string node = nodeOf(iq, *action);
@@ -665,6 +678,8 @@ class PepModule final : public Module {
         }
         if (verb == "delete" && set) {
             deleteNode(iq, from, to, node);
+        } else if (verb == "purge" && set) {
+            purgeNode(iq, from, to, node);
         } else if (verb == "configure" && !set) {
             getConfig(iq, from, to, node);
         } else if (verb == "configure") {
@@ -763,6 +778,30 @@ class PepModule final : public Module {
                     del.setAttr("node", node);
                     notify(to, node, r->config, r->contacts, del);
                 }));
+        });
+    }
+
+    /// XEP-0060 §8.5 (nbxmpp purges the avatar data node when an avatar is removed).
+    void purgeNode(const xml::Element& iq, const Jid& from, const Jid& to, std::string node) {
+        enqueue(iq, to, [this, iq, from, to, node](Next next) {
+            store_.purge(to.domain(), to.local(), node,
+                         guard([this, iq, from, to, node, next](
+                                   std::expected<storage::PepRemoveResult, storage::StoreError> r) {
+                             next();
+                             if (!r) {
+                                 storeFailed(iq, to, r.error());
+                                 return;
+                             }
+                             if (r->status != storage::PepRemoveStatus::Removed) {
+                                 fail(iq, StanzaCondition::ItemNotFound, {});  // XEP-0060 §8.5.3.3
+                                 return;
+                             }
+                             replyResult(router_, iq, from, to);
+                             // XEP-0060 §8.5.2.
+                             xml::Element purge("purge", std::string(kPubsubEvent));
+                             purge.setAttr("node", node);
+                             notify(to, node, r->config, r->contacts, purge);
+                         }));
         });
     }
 

@@ -317,6 +317,14 @@ def test_max_items_retract_and_generated_ids(server, users):
     assert new_id
     assert item_ids(items(bob, "alice@localhost", "urn:example:notes"))[0] == new_id
 
+    # Purge (XEP-0060 §8.5): the items go, the node stays; the contact hears of it.
+    reply = alice.iq(f"<pubsub xmlns='{NS_PUBSUB_OWNER}'><purge node='urn:example:notes'/>"
+                     "</pubsub>", type_="set")
+    assert reply.get("type") == "result", to_str(reply)
+    bob.take(lambda e: is_event("alice@localhost")(e) and
+             e.find(f"{q(NS_EVENT, 'event')}/{q(NS_EVENT, 'purge')}") is not None)
+    assert item_ids(items(bob, "alice@localhost", "urn:example:notes")) == []
+
     # Delete the node: gone for everybody.
     reply = alice.iq(f"<pubsub xmlns='{NS_PUBSUB_OWNER}'><delete node='urn:example:notes'/>"
                      "</pubsub>", type_="set")

@@ -207,6 +207,23 @@ TEST_CASE("pep: node limit, create, configure, delete, retract", "[pg][storage]"
     CHECK(retract("missing", "d").status == PepRemoveStatus::NoNode);
     CHECK(f.ids(f.items("juliet", "n3")) == Strings{"c"});
 
+    auto purge = [&](std::string_view node) {
+        auto r = await<PepRemoveResult>(f.base.get(), [&](auto done) {
+            f.store.purge("example.org", "juliet", node, std::move(done));
+        });
+        REQUIRE(r);
+        return *r;
+    };
+    CHECK(purge("missing").status == PepRemoveStatus::NoNode);
+    f.publish("juliet", "n1", "k", "<x/>");
+    auto pr = purge("n1");
+    CHECK(pr.status == PepRemoveStatus::Removed);
+    CHECK(pr.contacts == Strings{"romeo@example.org"});
+    auto purged = f.items("juliet", "n1");
+    CHECK(purged.exists);  // the node stays, empty
+    CHECK(purged.items.empty());
+    f.publish("juliet", "n1", "i", "<x/>");  // as before, for the counts below
+
     auto nodes = await<std::pair<std::vector<PepNodeInfo>, bool>>(f.base.get(), [&](auto done) {
         f.store.nodes("example.org", "juliet", "romeo@example.org", std::move(done));
     });
