@@ -10,14 +10,11 @@ import hashlib
 import json
 import subprocess
 
-import time
-
 import pytest
 
 import slix
 from im_support import IQ, MESSAGE, PRESENCE, connect, q, to_str
 from test_im_presence import befriend
-from xmpp_raw import RawClient
 
 NS_PUBSUB = "http://jabber.org/protocol/pubsub"
 NS_PUBSUB_OWNER = "http://jabber.org/protocol/pubsub#owner"
@@ -36,30 +33,6 @@ SYSTEM_PYTHON = "/usr/bin/python3"
 
 
 # -- helpers --
-
-def wait_logins(server, users):
-    """corvid logs "database ready" before it has read its SCRAM fake-salt secret from the
-    database (Server::loadSecrets); a login in between gets temporary-auth-failure. These tests
-    log in at once, so they wait for that moment to pass (a server-side race, reported)."""
-    deadline = time.monotonic() + 10
-    while True:
-        c = RawClient(server.port)
-        try:
-            c.negotiate_tls()
-            res = c.auth_plain("alice", users["alice"])
-        finally:
-            c.close()
-        if res.tag.endswith("success"):
-            return
-        assert "temporary-auth-failure" in to_str(res), to_str(res)
-        assert time.monotonic() < deadline, "logins keep failing"
-        time.sleep(0.05)
-
-
-@pytest.fixture(autouse=True)
-def _logins_ready(server, users):
-    wait_logins(server, users)
-
 
 def caps_ver(identities, features):
     """XEP-0115 §5.1 with sha-1, without extended forms."""
@@ -477,7 +450,6 @@ def test_items_survive_restart(server, users):
                    {"access_model": "open"}).get("type") == "result"
     alice.close()
     server.restart()
-    wait_logins(server, users)
     carol = connect(server, "carol", users["carol"], "c")
     got = items(carol, "alice@localhost", DEVICELIST)
     assert [d.get("id") for d in got.iter(q(AXOLOTL, "device"))] == ["777"]
