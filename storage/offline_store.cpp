@@ -11,6 +11,13 @@ namespace {
 
 // FOR NO KEY UPDATE serialises the stores of one account, so that two concurrent messages cannot
 // both pass the quota check; it does not conflict with the foreign-key checks of other tables.
+// The lock is taken by a statement of its own, before kStore in the same transaction: under READ
+// COMMITTED a statement counts with the snapshot it started with, so a count in the statement
+// that waited for the lock would miss the rows the other store just committed.
+constexpr Statement kLockAccount{
+    "offline_lock_account",
+    "SELECT id FROM accounts WHERE domain = $1 AND username = $2 FOR NO KEY UPDATE"};
+
 constexpr Statement kStore{
     "offline_store",
     "WITH account AS ("
@@ -71,11 +78,15 @@ void OfflineStore::store(std::string_view domain, std::string_view username,
     params.push_back(textParam(stanza));
     params.push_back(intParam(maxMessages));
     params.push_back(textParam(encodeTextArray(blockedIf)));
-    db_.execute(kStore, std::move(params), [done = std::move(done)](QueryResult r) mutable {
-        if (!r.ok()) {
-            done(std::unexpected(toStoreError(r.error())));
+    std::vector<BatchItem> batch;
+    batch.push_back({kLockAccount, keyParams(domain, username)});
+    batch.push_back({kStore, std::move(params)});
+    db_.executeBatch(std::move(batch), [done = std::move(done)](BatchResult b) mutable {
+        if (!b.ok()) {
+            done(std::unexpected(toStoreError(*b.error)));
             return;
         }
+        const QueryResult& r = b.results.back();
         auto accounts = r.int64(0, 0);
         auto stored = r.int64(0, 1);
         auto blocked = r.int64(0, 2);
