@@ -6,6 +6,7 @@
 #include <netinet/tcp.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "stanza/ns.h"
@@ -21,6 +22,8 @@ namespace {
 
 /// Parsers released in one pass of the idle timer that make it worth a malloc_trim().
 constexpr std::size_t kTrimAfterReleases = 64;
+/// 2 s periods without input before an idle stream's parser is released.
+constexpr int kShedQuietPeriods = 4;
 /// Logins held while the server secrets load (bounded, like every queue).
 constexpr std::size_t kMaxWaitingForSecrets = 1024;
 
@@ -165,18 +168,23 @@ bool Server::setUp() {
     timeval every{5, 0};
     event_add(iqTimer_.get(), &every);
     // Idle connections give back their parser's memory (several KiB each); a connection is idle
-    // when nothing came in during a whole period.
+    // when nothing came in during kShedQuietPeriods whole periods (8 to 10 s).
     shedTimer_.reset(event_new(
         base_.get(), -1, EV_PERSIST,
         [](evutil_socket_t, short, void* arg) {
+            auto& sessions = static_cast<Server*>(arg)->sessions_;
             std::size_t released = 0;
-            for (auto& [id, slot] : static_cast<Server*>(arg)->sessions_) {
-                released += slot.session->shedIdleMemory() ? 1 : 0;
+            for (auto& [id, slot] : sessions) {
+                released += slot.session->shedIdleMemory(kShedQuietPeriods) ? 1 : 0;
             }
             // Freed parser memory sits between live allocations, where glibc keeps it; after a
             // wave of releases (a login storm going quiet), give its whole pages back to the
-            // system. Rare and bounded: not done when only a few connections went idle.
-            if (released >= kTrimAfterReleases) {
+            // system. Only for a wave: trimming walks the whole heap, too slow to do every
+            // period under steady traffic, where a few connections go quiet all the time.
+            if (released > 0) {
+                log::debug("idle streams: {} parser(s) released", released);
+            }
+            if (released >= std::max(kTrimAfterReleases, sessions.size() / 4)) {
                 ::malloc_trim(0);
             }
         },

@@ -99,7 +99,7 @@ class ClientSession final : public router::LocalSession, private stream::XmppStr
     const std::string& peerAddress() const { return stream_.peerAddress(); }
     bool bound() const { return state_ == State::Established && jid_.has_value(); }
     /// Frees per-connection memory that an idle stream does not need (see XmppStream).
-    bool shedIdleMemory() { return stream_.shedIdleMemory(); }
+    bool shedIdleMemory(int quietCallsNeeded) { return stream_.shedIdleMemory(quietCallsNeeded); }
     /// Sends a stream error and closes.
     void closeWithError(stanza::StreamCondition condition, std::string_view text = {});
 

@@ -235,10 +235,10 @@ void XmppStream::readCallback(bufferevent*, void* arg) {
     static_cast<XmppStream*>(arg)->onReadable();
 }
 
-bool XmppStream::shedIdleMemory() {
-    const bool released = !readSinceShed_ && !closed_ && parser_.releaseIdle();
+bool XmppStream::shedIdleMemory(int quietCallsNeeded) {
+    quietCalls_ = readSinceShed_ ? 0 : quietCalls_ + 1;
     readSinceShed_ = false;
-    return released;
+    return quietCalls_ >= quietCallsNeeded && !closed_ && parser_.releaseIdle();
 }
 
 void XmppStream::onReadable() {

@@ -85,10 +85,11 @@ class XmppStream final : private xml::StreamHandler {
     /// A new stream follows (after SASL success): fresh parser, buffered input discarded.
     void restartStream();
     void setLimits(const xml::StreamLimits& limits) { parser_.setLimits(limits); }
-    /// Called now and then by the server: if nothing was read since the last call, the parser's
-    /// memory is released until bytes come again (most connections are idle most of the time).
+    /// Called periodically by the server: once nothing was read during `quietCallsNeeded`
+    /// whole periods, the parser's memory is released until bytes come again (most
+    /// connections are idle most of the time; busy ones keep their parser, no churn).
     /// True if memory was released by this call.
-    bool shedIdleMemory();
+    bool shedIdleMemory(int quietCallsNeeded);
     void setIdleTimeout(int seconds);
 
     // --- closing ---
@@ -147,6 +148,7 @@ class XmppStream final : private xml::StreamHandler {
     SSL* pendingTls_ = nullptr;  // startTls() asked for inside a read
     bool inRead_ = false;
     bool readSinceShed_ = true;  // input arrived since the last shedIdleMemory()
+    int quietCalls_ = 0;         // shedIdleMemory() calls in a row with no input in between
     bool restartRequested_ = false;  // restartStream() inside a read
     bool tlsReady_ = false;
     bool headerSent_ = false;
