@@ -172,19 +172,22 @@ bool Server::setUp() {
     shedTimer_.reset(event_new(
         base_.get(), -1, EV_PERSIST,
         [](evutil_socket_t, short, void* arg) {
-            auto& sessions = static_cast<Server*>(arg)->sessions_;
+            auto* self = static_cast<Server*>(arg);
+            auto& sessions = self->sessions_;
             std::size_t released = 0;
             for (auto& [id, slot] : sessions) {
                 released += slot.session->shedIdleMemory(kShedQuietPeriods) ? 1 : 0;
             }
-            // Freed parser memory sits between live allocations, where glibc keeps it; after a
-            // wave of releases (a login storm going quiet), give its whole pages back to the
-            // system. Only for a wave: trimming walks the whole heap, too slow to do every
-            // period under steady traffic, where a few connections go quiet all the time.
             if (released > 0) {
                 log::debug("idle streams: {} parser(s) released", released);
             }
-            if (released >= std::max(kTrimAfterReleases, sessions.size() / 4)) {
+            // Freed parser memory sits between live allocations, where glibc keeps it; once a
+            // good part of the connections released theirs (a login storm going quiet), give
+            // its whole pages back to the system. Not every period: trimming walks the whole
+            // heap, and under steady traffic a few connections go quiet all the time.
+            self->releasedSinceTrim_ += released;
+            if (self->releasedSinceTrim_ >= std::max(kTrimAfterReleases, sessions.size() / 4)) {
+                self->releasedSinceTrim_ = 0;
                 ::malloc_trim(0);
             }
         },

@@ -103,6 +103,7 @@ class Server final : public c2s::C2sServer {
     util::EventPtr reaper_;
     util::EventPtr iqTimer_;
     util::EventPtr shedTimer_;
+    std::size_t releasedSinceTrim_ = 0;  // idle parsers released since the last malloc_trim()
     std::vector<util::EventPtr> signals_;
     router::SessionId nextSessionId_ = 1;
     bool stopping_ = false;
