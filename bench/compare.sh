@@ -30,8 +30,8 @@ bench=""
 sizes="1000 10000"
 duration=10
 # Seconds between the last login and the RSS reading / message phase: the steady state of idle
-# connections (corvid frees an idle stream's parser after 8-10 s; Prosody is measured the same way).
-settle=12
+# connections (corvid frees an idle stream's parser after 2-4 s; Prosody is measured the same way).
+settle=5
 servers="corvid prosody"
 workdir="${TMPDIR:-/tmp}/corvid-bench-compare"
 corvid_config=""

@@ -20,10 +20,10 @@ namespace corvid {
 
 namespace {
 
-/// Parsers released in one pass of the idle timer that make it worth a malloc_trim().
+/// Fewest parser releases (since the last trim) that make a malloc_trim() worth it.
 constexpr std::size_t kTrimAfterReleases = 64;
-/// 2 s periods without input before an idle stream's parser is released.
-constexpr int kShedQuietPeriods = 4;
+/// Whole 2 s periods without input before an idle stream's parser is released.
+constexpr int kShedQuietPeriods = 1;
 /// Logins held while the server secrets load (bounded, like every queue).
 constexpr std::size_t kMaxWaitingForSecrets = 1024;
 
@@ -168,7 +168,7 @@ bool Server::setUp() {
     timeval every{5, 0};
     event_add(iqTimer_.get(), &every);
     // Idle connections give back their parser's memory (several KiB each); a connection is idle
-    // when nothing came in during kShedQuietPeriods whole periods (8 to 10 s).
+    // when nothing came in during kShedQuietPeriods whole periods (2 to 4 s).
     shedTimer_.reset(event_new(
         base_.get(), -1, EV_PERSIST,
         [](evutil_socket_t, short, void* arg) {
