@@ -117,12 +117,12 @@ class StreamParser {
     bool stopped_ = false;
     bool inFeed_ = false;
     bool restartPending_ = false;
-    std::size_t depth_ = 0;         // 1 inside the stream root
-    std::uint64_t fed_ = 0;         // bytes fed to this parser
-    std::uint64_t boundary_ = 0;    // byte offset where the current stanza began
-    std::vector<Element*> open_;    // path from the stanza being built to the open element
-    Element stanza_;                // the stanza being built
-    std::string rootDefaultNs_;     // xmlns declared while opening the root
+    std::size_t depth_ = 0;       // 1 inside the stream root
+    std::uint64_t fed_ = 0;       // bytes fed to this parser
+    std::uint64_t boundary_ = 0;  // byte offset where the current stanza began
+    std::vector<Element*> open_;  // path from the stanza being built to the open element
+    Element stanza_;              // the stanza being built
+    std::string rootDefaultNs_;   // xmlns declared while opening the root
     std::vector<std::pair<std::string, std::string>> rootNamespaces_;  // every one, for resume()
     bool resuming_ = false;         // parsing resume()'s synthetic root
     std::string rootPrefix_;        // the root's prefix ("stream")

@@ -147,8 +147,8 @@ class XmppStream final : private xml::StreamHandler {
     util::EventPtr closeTimer_;
     SSL* pendingTls_ = nullptr;  // startTls() asked for inside a read
     bool inRead_ = false;
-    bool readSinceShed_ = true;  // input arrived since the last shedIdleMemory()
-    int quietCalls_ = 0;         // shedIdleMemory() calls in a row with no input in between
+    bool readSinceShed_ = true;      // input arrived since the last shedIdleMemory()
+    int quietCalls_ = 0;             // shedIdleMemory() calls in a row with no input in between
     bool restartRequested_ = false;  // restartStream() inside a read
     bool tlsReady_ = false;
     bool headerSent_ = false;

@@ -39,9 +39,9 @@ TEST_CASE("dialback elements are written with the db: prefix", "[s2s]") {
     // COMPAT: ejabberd matches <db:result/> by its prefixed name.
     CHECK(s2s::serializeDialback(s2s::makeDialbackResult("a.example", "b.example", {}, "k3y")) ==
           "<db:result from='a.example' to='b.example'>k3y</db:result>");
-    CHECK(s2s::serializeDialback(
-              s2s::makeDialbackVerify("a.example", "b.example", "i'd", "valid")) ==
-          "<db:verify from='a.example' to='b.example' id='i&apos;d' type='valid'/>");
+    CHECK(
+        s2s::serializeDialback(s2s::makeDialbackVerify("a.example", "b.example", "i'd", "valid")) ==
+        "<db:verify from='a.example' to='b.example' id='i&apos;d' type='valid'/>");
     const xml::Element request = s2s::makeDialbackResult("evil.example", "b.example", {}, "k");
     CHECK(s2s::serializeDialback(
               s2s::makeDialbackError(request, stanza::StanzaCondition::NotAuthorized)) ==
