@@ -206,8 +206,14 @@ void PepStore::retract(std::string_view domain, std::string_view username, std::
 
 void PepStore::purge(std::string_view domain, std::string_view username, std::string_view node,
                      Done<PepRemoveResult> done) {
+    removeWith(kPurge, domain, username, node, std::move(done));
+}
+
+void PepStore::removeWith(const Statement& statement, std::string_view domain,
+                          std::string_view username, std::string_view node,
+                          Done<PepRemoveResult> done) {
     std::vector<BatchItem> batch;
-    batch.push_back({kPurge, {textParam(domain), textParam(username), textParam(node)}});
+    batch.push_back({statement, {textParam(domain), textParam(username), textParam(node)}});
     batch.push_back({kContacts, accountParams(domain, username)});
     db_.executeBatch(std::move(batch), [done = std::move(done)](BatchResult r) mutable {
         if (!r.ok()) {
@@ -283,24 +289,7 @@ void PepStore::create(std::string_view domain, std::string_view username, std::s
 
 void PepStore::remove(std::string_view domain, std::string_view username, std::string_view node,
                       Done<PepRemoveResult> done) {
-    std::vector<BatchItem> batch;
-    batch.push_back({kDelete, {textParam(domain), textParam(username), textParam(node)}});
-    batch.push_back({kContacts, accountParams(domain, username)});
-    db_.executeBatch(std::move(batch), [done = std::move(done)](BatchResult r) mutable {
-        if (!r.ok()) {
-            done(std::unexpected(toStoreError(*r.error)));
-            return;
-        }
-        const QueryResult& d = r.results[0];
-        PepRemoveResult out;
-        if (d.rows() == 0) {
-            out.status = PepRemoveStatus::NoNode;
-        } else {
-            out.config = configAt(d, 0, 0);
-            out.contacts = jids(r.results[1]);
-        }
-        done(std::move(out));
-    });
+    removeWith(kDelete, domain, username, node, std::move(done));
 }
 
 void PepStore::configure(std::string_view domain, std::string_view username, std::string_view node,

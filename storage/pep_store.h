@@ -127,6 +127,11 @@ class PepStore {
                       Done<std::vector<PepLastItem>> done);
 
   private:
+    /// purge() and remove(): `statement` takes (domain, username, node) and returns the node's
+    /// configuration when the node existed.
+    void removeWith(const Statement& statement, std::string_view domain, std::string_view username,
+                    std::string_view node, Done<PepRemoveResult> done);
+
     Database& db_;
 };
 

@@ -503,6 +503,27 @@ class PepModule final : public Module {
             });
     }
 
+    /// The answer to a retract, delete or purge once the store is done: item-not-found when
+    /// there was nothing to remove, else a result and `event` notified to those who may see the
+    /// node.
+    auto afterRemoval(const xml::Element& iq, const Jid& from, const Jid& to,
+                      const std::string& node, xml::Element event, Next next) {
+        return guard([this, iq, from, to, node, event = std::move(event), next = std::move(next)](
+                         std::expected<storage::PepRemoveResult, storage::StoreError> r) {
+            next();
+            if (!r) {
+                storeFailed(iq, to, r.error());
+                return;
+            }
+            if (r->status != storage::PepRemoveStatus::Removed) {
+                fail(iq, StanzaCondition::ItemNotFound, {});
+                return;
+            }
+            replyResult(router_, iq, from, to);
+            notify(to, node, r->config, r->contacts, event);
+        });
+    }
+
     void retract(const xml::Element& iq, const Jid& from, const Jid& to,
                  const xml::Element& action) {
         if (!ownerOnly(iq, from, to)) {
@@ -518,28 +539,14 @@ class PepModule final : public Module {
             return;
         }
         std::string id(item->attr("id"));
-        enqueue(iq, to, [this, iq, from, to, node, id](Next next) {
-            store_.retract(
-                to.domain(), to.local(), node, id,
-                guard([this, iq, from, to, node, id,
-                       next](std::expected<storage::PepRemoveResult, storage::StoreError> r) {
-                    next();
-                    if (!r) {
-                        storeFailed(iq, to, r.error());
-                        return;
-                    }
-                    if (r->status != storage::PepRemoveStatus::Removed) {
-                        fail(iq, StanzaCondition::ItemNotFound, {});  // XEP-0060 §7.2.3.5
-                        return;
-                    }
-                    replyResult(router_, iq, from, to);
-                    // XEP-0060 §7.2.2.1: retractions are notified (pubsub#notify_retract is
-                    // always on here).
-                    xml::Element items("items", std::string(kPubsubEvent));
-                    items.setAttr("node", node);
-                    items.addChild("retract").setAttr("id", id);
-                    notify(to, node, r->config, r->contacts, items);
-                }));
+        // XEP-0060 §7.2.2.1: retractions are notified (pubsub#notify_retract is always on here);
+        // nothing to retract is item-not-found (§7.2.3.5).
+        xml::Element items("items", std::string(kPubsubEvent));
+        items.setAttr("node", node);
+        items.addChild("retract").setAttr("id", id);
+        enqueue(iq, to, [this, iq, from, to, node, id, items](Next next) {
+            store_.retract(to.domain(), to.local(), node, id,
+                           afterRemoval(iq, from, to, node, items, std::move(next)));
         });
     }
 
@@ -758,50 +765,24 @@ class PepModule final : public Module {
     }
 
     void deleteNode(const xml::Element& iq, const Jid& from, const Jid& to, std::string node) {
-        enqueue(iq, to, [this, iq, from, to, node](Next next) {
-            store_.remove(
-                to.domain(), to.local(), node,
-                guard([this, iq, from, to, node,
-                       next](std::expected<storage::PepRemoveResult, storage::StoreError> r) {
-                    next();
-                    if (!r) {
-                        storeFailed(iq, to, r.error());
-                        return;
-                    }
-                    if (r->status != storage::PepRemoveStatus::Removed) {
-                        fail(iq, StanzaCondition::ItemNotFound, {});  // XEP-0060 §8.4.3.2
-                        return;
-                    }
-                    replyResult(router_, iq, from, to);
-                    // XEP-0060 §8.4.2: those who were notified of the node hear of its end.
-                    xml::Element del("delete", std::string(kPubsubEvent));
-                    del.setAttr("node", node);
-                    notify(to, node, r->config, r->contacts, del);
-                }));
+        // XEP-0060 §8.4.2: those who were notified of the node hear of its end; no such node is
+        // item-not-found (§8.4.3.2).
+        xml::Element del("delete", std::string(kPubsubEvent));
+        del.setAttr("node", node);
+        enqueue(iq, to, [this, iq, from, to, node, del](Next next) {
+            store_.remove(to.domain(), to.local(), node,
+                          afterRemoval(iq, from, to, node, del, std::move(next)));
         });
     }
 
-    /// XEP-0060 §8.5 (nbxmpp purges the avatar data node when an avatar is removed).
+    /// XEP-0060 §8.5 (nbxmpp purges the avatar data node when an avatar is removed): notified
+    /// (§8.5.2); no such node is item-not-found (§8.5.3.3).
     void purgeNode(const xml::Element& iq, const Jid& from, const Jid& to, std::string node) {
-        enqueue(iq, to, [this, iq, from, to, node](Next next) {
+        xml::Element purge("purge", std::string(kPubsubEvent));
+        purge.setAttr("node", node);
+        enqueue(iq, to, [this, iq, from, to, node, purge](Next next) {
             store_.purge(to.domain(), to.local(), node,
-                         guard([this, iq, from, to, node, next](
-                                   std::expected<storage::PepRemoveResult, storage::StoreError> r) {
-                             next();
-                             if (!r) {
-                                 storeFailed(iq, to, r.error());
-                                 return;
-                             }
-                             if (r->status != storage::PepRemoveStatus::Removed) {
-                                 fail(iq, StanzaCondition::ItemNotFound, {});  // XEP-0060 §8.5.3.3
-                                 return;
-                             }
-                             replyResult(router_, iq, from, to);
-                             // XEP-0060 §8.5.2.
-                             xml::Element purge("purge", std::string(kPubsubEvent));
-                             purge.setAttr("node", node);
-                             notify(to, node, r->config, r->contacts, purge);
-                         }));
+                         afterRemoval(iq, from, to, node, purge, std::move(next)));
         });
     }
 
