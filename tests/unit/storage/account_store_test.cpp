@@ -10,18 +10,6 @@ using namespace corvid::storage::test;
 namespace {
 
 /// Runs one store call to completion.
-template <typename T, typename Call>
-std::expected<T, StoreError> await(event_base* base, Call call) {
-    std::optional<std::expected<T, StoreError>> out;
-    bool done = false;
-    call([&](std::expected<T, StoreError> r) {
-        out = std::move(r);
-        done = true;
-    });
-    REQUIRE(runUntil(base, done, 10s));
-    return std::move(*out);
-}
-
 Bytes bytes(std::initializer_list<int> values) {
     Bytes b;
     for (int v : values) {

@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <cstdlib>
+#include <expected>
 #include <memory>
 #include <optional>
 #include <random>
@@ -15,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "storage/account_store.h"  // StoreError
 #include "storage/database.h"
 
 namespace corvid::storage::test {
@@ -171,5 +173,19 @@ class ScratchDatabase {
     std::string name_;
     std::unique_ptr<Database> admin_;
 };
+
+/// Calls `call` with a completion callback and runs the loop until the store answers (at most
+/// 10 s): the stores' asynchronous API, driven synchronously for a test.
+template <typename T, typename Call>
+std::expected<T, StoreError> await(event_base* base, Call call) {
+    std::optional<std::expected<T, StoreError>> out;
+    bool done = false;
+    call([&](std::expected<T, StoreError> r) {
+        out = std::move(r);
+        done = true;
+    });
+    REQUIRE(runUntil(base, done, 10s));
+    return std::move(*out);
+}
 
 }  // namespace corvid::storage::test

@@ -9,18 +9,6 @@ using namespace corvid::storage::test;
 
 namespace {
 
-template <typename T, typename Call>
-std::expected<T, StoreError> await(event_base* base, Call call) {
-    std::optional<std::expected<T, StoreError>> out;
-    bool done = false;
-    call([&](std::expected<T, StoreError> r) {
-        out = std::move(r);
-        done = true;
-    });
-    REQUIRE(runUntil(base, done, 10s));
-    return std::move(*out);
-}
-
 struct Fixture {
     EventBasePtr base = newEventBase();
     ScratchDatabase scratch{base.get()};
