@@ -178,6 +178,20 @@ def deep_merge(base: dict, over: dict) -> dict:
 # --- the server -------------------------------------------------------------------------------------
 
 
+def wait_for_log(log, pattern: str, timeout: float, who: str, poll: float = 0.1) -> re.Match:
+    """Polls `log()` (a server's log text) until `pattern` matches; fails with the log's tail."""
+    rx = re.compile(pattern)
+    deadline = time.monotonic() + timeout
+    while True:
+        m = rx.search(log())
+        if m:
+            return m
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{who}: no log line matching {pattern!r} within {timeout} s:\n"
+                                 f"{log()[-3000:]}")
+        time.sleep(poll)
+
+
 class CorvidServer:
     """One corvid process with its own database, config and log file."""
 
@@ -350,16 +364,7 @@ class CorvidServer:
             return ""
 
     def wait_log(self, pattern: str, timeout: float = 10.0) -> re.Match:
-        rx = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        while True:
-            m = rx.search(self.log())
-            if m:
-                return m
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no log line matching {pattern!r} within {timeout} s:\n"
-                                     f"{self.log()[-3000:]}")
-            time.sleep(0.05)
+        return wait_for_log(self.log, pattern, timeout, "corvid", 0.05)
 
     def ctl(self, *args: str, check: bool = True, timeout: float = 30) -> subprocess.CompletedProcess:
         r = subprocess.run([self.corvidctl_bin, "--config", str(self.config_path), *args],

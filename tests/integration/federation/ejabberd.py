@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from corvid_harness import wait_for_log
 from federation.pki import Identity
 from xmpp_raw import RawClient, to_str
 
@@ -202,13 +203,4 @@ class EjabberdServer:
             return self.log()
 
     def wait_log(self, pattern: str, timeout: float = 10.0) -> re.Match:
-        rx = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        while True:
-            m = rx.search(self.log())
-            if m:
-                return m
-            if time.monotonic() > deadline:
-                raise AssertionError(f"ejabberd: no log line matching {pattern!r} within "
-                                     f"{timeout} s:\n{self.log()[-3000:]}")
-            time.sleep(0.1)
+        return wait_for_log(self.log, pattern, timeout, "ejabberd", 0.1)

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Optional
 
+from corvid_harness import wait_for_log
 from federation.pki import Identity
 
 BAD_PROSODY_LINE = re.compile(r"\t(error)\t")
@@ -147,13 +148,4 @@ class ProsodyServer:
             return ""
 
     def wait_log(self, pattern: str, timeout: float = 10.0) -> re.Match:
-        rx = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        while True:
-            m = rx.search(self.log())
-            if m:
-                return m
-            if time.monotonic() > deadline:
-                raise AssertionError(f"prosody: no log line matching {pattern!r} within "
-                                     f"{timeout} s:\n{self.log()[-3000:]}")
-            time.sleep(0.1)
+        return wait_for_log(self.log, pattern, timeout, "prosody", 0.1)
