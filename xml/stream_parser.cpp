@@ -17,6 +17,10 @@ XML_Parser asExpat(void* p) {
     return static_cast<XML_Parser>(p);
 }
 
+/// expat allocates through the parser's own arena (see ParserArena).
+constexpr XML_Memory_Handling_Suite kArenaMemory = {
+    &ParserArena::allocate, &ParserArena::reallocate, &ParserArena::release};
+
 /// Splits expat's "uri name" into namespace and local name.
 void splitName(const char* expatName, std::string_view& ns, std::string_view& local);
 
@@ -268,8 +272,11 @@ StreamParser::~StreamParser() {
 
 void StreamParser::createParser() {
     // Forcing UTF-8 makes expat reject anything else; xmlDecl() names a declared other encoding.
-    XML_Parser p = XML_ParserCreateNS("UTF-8", kNsSeparator);
+    arena_.emplace();
+    ParserArena::Scope scope(&*arena_);
+    XML_Parser p = XML_ParserCreate_MM("UTF-8", &kArenaMemory, &kNsSeparator);
     if (p == nullptr) {
+        arena_.reset();
         throw std::bad_alloc();
     }
     XML_SetUserData(p, this);
@@ -339,8 +346,11 @@ void StreamParser::resume() {
         root += '\'';
     }
     root += '>';
-    const XML_Status status =
-        XML_Parse(asExpat(parser_), root.data(), static_cast<int>(root.size()), XML_FALSE);
+    XML_Status status = XML_STATUS_ERROR;
+    {
+        ParserArena::Scope scope(&*arena_);
+        status = XML_Parse(asExpat(parser_), root.data(), static_cast<int>(root.size()), XML_FALSE);
+    }
     fed_ = root.size();
     resuming_ = false;
     if (status != XML_STATUS_OK || depth_ != 1) {
@@ -350,8 +360,12 @@ void StreamParser::resume() {
 
 void StreamParser::destroyParser() {
     if (parser_ != nullptr) {
-        XML_ParserFree(asExpat(parser_));
+        {
+            ParserArena::Scope scope(&*arena_);
+            XML_ParserFree(asExpat(parser_));
+        }
         parser_ = nullptr;
+        arena_.reset();
     }
 }
 
@@ -469,8 +483,11 @@ bool StreamParser::feed(std::string_view bytes) {
         }
         const std::size_t slice = std::min(bytes.size(), limits_.maxStanzaBytes - pending);
         fed_ += slice;
-        const XML_Status status =
-            XML_Parse(asExpat(parser_), bytes.data(), static_cast<int>(slice), XML_FALSE);
+        XML_Status status = XML_STATUS_ERROR;
+        {
+            ParserArena::Scope scope(&*arena_);
+            status = XML_Parse(asExpat(parser_), bytes.data(), static_cast<int>(slice), XML_FALSE);
+        }
         bytes.remove_prefix(slice);
         if (status == XML_STATUS_ERROR && !stopped_) {
             const XML_Error code = XML_GetErrorCode(asExpat(parser_));
