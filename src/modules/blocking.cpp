@@ -1,15 +1,15 @@
 #include "modules/blocking.h"
 
+#include <algorithm>
 #include <chrono>
-#include <deque>
 #include <optional>
 #include <set>
 #include <unordered_map>
-#include <unordered_set>
 
 #include "modules/roster.h"  // replyError
 #include "stanza/ns.h"
 #include "storage/blocking_store.h"
+#include "util/fifo.h"
 #include "util/log.h"
 
 namespace corvid::modules {
@@ -65,8 +65,8 @@ class BlockingModuleImpl final : public BlockingModule {
         hooks_.push_back(hooks.onSession(router::SessionEvent::Closed, [this](LocalSession& s) {
             auto it = accounts_.find(s.jid().bare());
             if (it != accounts_.end()) {
-                it->second->interested.erase(s.id());
-                maybeForget(*it->second);
+                std::erase(it->second.interested, s.id());
+                maybeForget(it->second);
             }
         }));
     }
@@ -74,10 +74,10 @@ class BlockingModuleImpl final : public BlockingModule {
 
     bool isBlocked(const Jid& user, const Jid& other) const override {
         auto it = accounts_.find(user);
-        if (it == accounts_.end() || it->second->load != Load::Loaded) {
+        if (it == accounts_.end() || it->second.load != Load::Loaded) {
             return false;
         }
-        return matches(*it->second, other);
+        return matches(it->second, other);
     }
 
     void setListener(Listener listener) override { listener_ = std::move(listener); }
@@ -91,17 +91,20 @@ class BlockingModuleImpl final : public BlockingModule {
     };
     using Op = std::move_only_function<void()>;
 
+    // One per account with sessions (and while a load or an operation runs), so kept small: an
+    // account with an empty list and nothing pending holds no heap memory besides its map node.
     struct Account {
-        explicit Account(Jid b) : bare(std::move(b)) {}
-        Jid bare;
+        const Jid& bare() const { return *key; }
+        const Jid* key = nullptr;  // the key of its node in accounts_ (stable)
         Load load = Load::Loading;
-        std::chrono::steady_clock::time_point retryAt;
-        std::set<std::string, std::less<>> jids;
-        std::deque<Held> held;
-        std::deque<Op> ops;  // block/unblock/get, one at a time once loaded
         bool running = false;
         int busy = 0;  // callbacks in flight or held stanzas being routed again
-        std::unordered_set<SessionId> interested;  // asked for the list: receive pushes
+        std::chrono::steady_clock::time_point retryAt;
+        std::set<std::string, std::less<>> jids;
+        util::Fifo<Held> held;
+        util::Fifo<Op> ops;  // block/unblock/get, one at a time once loaded
+        // Asked for the list: receive pushes. A handful of resources at most.
+        std::vector<SessionId> interested;
     };
 
     static bool matches(const Account& a, const Jid& jid) {
@@ -122,14 +125,16 @@ class BlockingModuleImpl final : public BlockingModule {
     Account& account(const Jid& bare) {
         auto it = accounts_.find(bare);
         if (it != accounts_.end()) {
-            Account& a = *it->second;
+            Account& a = it->second;
             if (a.load == Load::Failed && std::chrono::steady_clock::now() >= a.retryAt &&
                 a.busy == 0) {
                 startLoad(a);
             }
             return a;
         }
-        Account& a = *accounts_.emplace(bare, std::make_unique<Account>(bare)).first->second;
+        it = accounts_.try_emplace(bare).first;
+        Account& a = it->second;
+        a.key = &it->first;
         startLoad(a);
         return a;
     }
@@ -137,7 +142,7 @@ class BlockingModuleImpl final : public BlockingModule {
     void startLoad(Account& a) {
         a.load = Load::Loading;
         ++a.busy;
-        const Jid bare = a.bare;
+        const Jid bare = a.bare();
         store_.load(
             bare.domain(), bare.local(),
             [this,
@@ -146,7 +151,7 @@ class BlockingModuleImpl final : public BlockingModule {
                 if (it == accounts_.end()) {
                     return;
                 }
-                Account& acc = *it->second;
+                Account& acc = it->second;
                 --acc.busy;
                 if (!r) {
                     // Fail open: a database outage must not cut every user off. Logged,
@@ -172,9 +177,9 @@ class BlockingModuleImpl final : public BlockingModule {
 
     /// Routes the stanzas that waited for the list, in order, now that it is known.
     void releaseHeld(Account& a) {
-        std::deque<Held> held = std::move(a.held);
-        a.held.clear();
-        for (auto& h : held) {
+        util::Fifo<Held> held = std::move(a.held);
+        while (!held.empty()) {
+            Held h = held.take_front();
             if (h.origin) {
                 if (LocalSession* s = router_.sessions().findById(*h.origin)) {
                     router_.route(std::move(h.stanza), s);
@@ -190,19 +195,19 @@ class BlockingModuleImpl final : public BlockingModule {
             a.load == Load::Loading) {
             return;
         }
-        if (a.load == Load::Loaded && !router_.sessions().resources(a.bare).empty()) {
+        if (a.load == Load::Loaded && !router_.sessions().resources(a.bare()).empty()) {
             return;  // kept while the account has sessions
         }
         if (a.load == Load::Failed && std::chrono::steady_clock::now() < a.retryAt) {
             return;  // remembered, so that stanzas do not retry the load each time
         }
-        accounts_.erase(a.bare);
+        accounts_.erase(accounts_.find(a.bare()));  // not by key: the key is in the node
     }
 
     void hold(Account& a, const xml::Element& stanza, std::optional<SessionId> origin) {
         if (a.held.size() >= kMaxHeld) {
             // Never silently: the sender may try again.
-            log::debug("blocklist of {} still loading: stanza refused", a.bare.full());
+            log::debug("blocklist of {} still loading: stanza refused", a.bare().full());
             const std::string_view type = stanza.attr("type");
             if (stanza.name() == "message" ||
                 (stanza.name() == "iq" && (type == "get" || type == "set"))) {
@@ -314,7 +319,7 @@ class BlockingModuleImpl final : public BlockingModule {
         Account& a = account(to);
         a.ops.push_back([this, iq, user = to, session, what, jids = std::move(jids)]() mutable {
             auto it = accounts_.find(user);
-            Account& acc = *it->second;
+            Account& acc = it->second;
             if (acc.load != Load::Loaded) {
                 replyError(router_, iq, StanzaCondition::InternalServerError,
                            "the blocklist cannot be read right now", stanza::ErrorType::Wait);
@@ -322,7 +327,10 @@ class BlockingModuleImpl final : public BlockingModule {
                 return;
             }
             if (what == "blocklist") {
-                acc.interested.insert(session);
+                if (std::find(acc.interested.begin(), acc.interested.end(), session) ==
+                    acc.interested.end()) {
+                    acc.interested.push_back(session);
+                }
                 xml::Element list("blocklist", std::string(ns::kBlocking));
                 for (const auto& jid : acc.jids) {
                     list.addChild("item").setAttr("jid", jid);
@@ -343,8 +351,7 @@ class BlockingModuleImpl final : public BlockingModule {
             return;
         }
         a.running = true;
-        Op op = std::move(a.ops.front());
-        a.ops.pop_front();
+        Op op = a.ops.take_front();
         op();  // ends with opDone()
     }
 
@@ -375,17 +382,17 @@ class BlockingModuleImpl final : public BlockingModule {
             return;
         }
         if (added.empty()) {
-            replyResult(router_, iq, *Jid::parse(iq.attr("from")), a.bare);
+            replyResult(router_, iq, *Jid::parse(iq.attr("from")), a.bare());
             opDone(a);
             return;
         }
-        const Jid user = a.bare;
+        const Jid user = a.bare();
         ++a.busy;
         store_.block(
             user.domain(), user.local(), added,
             [this, user, iq, added,
              addedJids = std::move(addedJids)](std::expected<void, storage::StoreError> r) {
-                Account& acc = *accounts_.find(user)->second;
+                Account& acc = accounts_.find(user)->second;
                 --acc.busy;
                 if (!r) {
                     log::warn("blocklist of {}: cannot block: {}", user.full(), r.error().message);
@@ -424,16 +431,16 @@ class BlockingModuleImpl final : public BlockingModule {
             }
         }
         if (removed.empty()) {
-            replyResult(router_, iq, *Jid::parse(iq.attr("from")), a.bare);
+            replyResult(router_, iq, *Jid::parse(iq.attr("from")), a.bare());
             opDone(a);
             return;
         }
-        const Jid user = a.bare;
+        const Jid user = a.bare();
         ++a.busy;
         store_.unblock(user.domain(), user.local(), all ? std::vector<std::string>{} : removed,
                        [this, user, iq, all, removed, removedJids = std::move(removedJids)](
                            std::expected<void, storage::StoreError> r) {
-                           Account& acc = *accounts_.find(user)->second;
+                           Account& acc = accounts_.find(user)->second;
                            --acc.busy;
                            if (!r) {
                                log::warn("blocklist of {}: cannot unblock: {}", user.full(),
@@ -460,8 +467,9 @@ class BlockingModuleImpl final : public BlockingModule {
     /// XEP-0191 §3.3/§3.4: to every resource that asked for the list.
     void push(const Account& a, std::string_view what, const std::vector<std::string>& jids) {
         static std::uint64_t nextPush = 1;
-        for (LocalSession* s : router_.sessions().resources(a.bare)) {
-            if (!a.interested.contains(s->id())) {
+        for (LocalSession* s : router_.sessions().resources(a.bare())) {
+            if (std::find(a.interested.begin(), a.interested.end(), s->id()) ==
+                a.interested.end()) {
                 continue;
             }
             xml::Element iq("iq", std::string(ns::kClient));
@@ -479,7 +487,8 @@ class BlockingModuleImpl final : public BlockingModule {
     router::Router& router_;
     storage::BlockingStore store_;
     Listener listener_;
-    std::unordered_map<Jid, std::unique_ptr<Account>> accounts_;
+    // Node-based: an Account stays where it is while the map grows (callbacks hold references).
+    std::unordered_map<Jid, Account> accounts_;
 };
 
 }  // namespace

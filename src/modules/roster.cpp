@@ -100,18 +100,6 @@ void addImCoreModules(ModuleContext& context, std::vector<ModulePtr>& modules) {
 
 // --- the per-account queue ---
 
-struct RosterModule::Account {
-    explicit Account(Jid b) : bare(std::move(b)) {}
-    enum class Load { Loading, Loaded, Missing, Failed };
-
-    Jid bare;
-    Load load = Load::Loading;
-    std::optional<RosterState> roster;
-    std::deque<Op> queue;
-    bool running = false;  // an operation holds the Ticket
-    bool pumping = false;  // pump() is on the stack for this account
-};
-
 RosterModule::Ticket& RosterModule::Ticket::operator=(Ticket&& other) noexcept {
     if (this != &other) {
         release();
@@ -149,7 +137,7 @@ RosterModule::RosterModule(ModuleContext& context)
     hooks_.push_back(hooks.onSession(router::SessionEvent::Closed, [this](LocalSession& s) {
         auto it = accounts_.find(s.jid().bare());
         if (it != accounts_.end()) {
-            maybeForget(*it->second);
+            maybeForget(it->second);
         }
     }));
 }
@@ -159,25 +147,26 @@ RosterModule::~RosterModule() = default;
 void RosterModule::withRoster(const Jid& bare, Op op) {
     auto it = accounts_.find(bare);
     if (it == accounts_.end()) {
-        it = accounts_.emplace(bare, std::make_unique<Account>(bare)).first;
-        it->second->queue.push_back(std::move(op));
-        startLoad(*it->second);
+        it = accounts_.try_emplace(bare).first;
+        it->second.key = &it->first;
+        it->second.queue.push_back(std::move(op));
+        startLoad(it->second);
         return;
     }
-    it->second->queue.push_back(std::move(op));
-    pump(*it->second);
+    it->second.queue.push_back(std::move(op));
+    pump(it->second);
 }
 
 void RosterModule::startLoad(Account& account) {
     account.load = Account::Load::Loading;
-    const Jid bare = account.bare;
+    const Jid bare = account.bare();
     store_.load(bare.domain(), bare.local(),
                 [this, bare](std::expected<std::optional<storage::Roster>, storage::StoreError> r) {
                     auto it = accounts_.find(bare);
                     if (it == accounts_.end()) {
                         return;
                     }
-                    Account& loaded = *it->second;
+                    Account& loaded = it->second;
                     if (!r) {
                         log::warn("roster of {}: cannot load: {}", bare.full(), r.error().message);
                         loaded.load = Account::Load::Failed;
@@ -203,8 +192,7 @@ void RosterModule::pump(Account& account) {
     }
     account.pumping = true;
     while (!account.running && !account.queue.empty() && account.load != Account::Load::Loading) {
-        Op op = std::move(account.queue.front());
-        account.queue.pop_front();
+        Op op = account.queue.take_front();
         account.running = true;
         Status status = Status::Ok;
         RosterState* roster = nullptr;
@@ -238,19 +226,19 @@ void RosterModule::maybeForget(Account& account) {
     // A loaded roster stays while the account has sessions; a failed load is tried again by the
     // next operation.
     if (account.load == Account::Load::Loaded &&
-        !router_.sessions().resources(account.bare).empty()) {
+        !router_.sessions().resources(account.bare()).empty()) {
         return;
     }
-    accounts_.erase(account.bare);
+    accounts_.erase(accounts_.find(account.bare()));  // not by key: the key is in the node
 }
 
 const RosterState* RosterModule::cached(const Jid& bare) const {
     auto it = accounts_.find(bare);
-    if (it == accounts_.end() || it->second->load != Account::Load::Loaded || it->second->running ||
-        !it->second->queue.empty()) {
+    if (it == accounts_.end() || it->second.load != Account::Load::Loaded || it->second.running ||
+        !it->second.queue.empty()) {
         return nullptr;
     }
-    return &*it->second->roster;
+    return &*it->second.roster;
 }
 
 // --- writes and pushes ---

@@ -2,7 +2,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -14,6 +13,7 @@
 
 #include "modules/module.h"
 #include "storage/roster_store.h"
+#include "util/fifo.h"
 
 namespace corvid::modules {
 
@@ -127,7 +127,19 @@ class RosterModule final : public Module {
     router::Router& router() { return router_; }
 
   private:
-    struct Account;
+    // One per account with sessions (and while operations wait or run). Kept small: an account
+    // with nothing queued holds no heap memory besides its map node and its roster.
+    struct Account {
+        enum class Load : std::uint8_t { Loading, Loaded, Missing, Failed };
+        const stanza::Jid& bare() const { return *key; }
+
+        const stanza::Jid* key = nullptr;  // the key of its node in accounts_ (stable)
+        Load load = Load::Loading;
+        bool running = false;  // an operation holds the Ticket
+        bool pumping = false;  // pump() is on the stack for this account
+        std::optional<RosterState> roster;
+        util::Fifo<Op> queue;
+    };
 
     void startLoad(Account& account);
     void pump(Account& account);
@@ -143,7 +155,8 @@ class RosterModule final : public Module {
     router::Router& router_;
     storage::RosterStore store_;
     std::size_t maxItems_;
-    std::unordered_map<stanza::Jid, std::unique_ptr<Account>> accounts_;
+    // Node-based: an Account stays where it is while the map grows (Tickets point to it).
+    std::unordered_map<stanza::Jid, Account> accounts_;
     // Tickets (and callbacks holding them) can outlive the module when the Database drops its
     // pending callbacks later: they hold a weak_ptr to this token to tell. Shared for that only.
     std::shared_ptr<int> alive_ = std::make_shared<int>(0);
