@@ -20,8 +20,8 @@ namespace corvid {
 
 namespace {
 
-/// Fewest parser releases (since the last trim) that make a malloc_trim() worth it.
-constexpr std::size_t kTrimAfterReleases = 64;
+/// Fewest connections (since the last trim) that make a malloc_trim() worth it.
+constexpr std::size_t kTrimAfterConnections = 64;
 /// Whole 2 s periods without input before an idle stream's parser is released.
 constexpr int kShedQuietPeriods = 1;
 /// Logins held while the server secrets load (bounded, like every queue).
@@ -181,13 +181,17 @@ bool Server::setUp() {
             if (released > 0) {
                 log::debug("idle streams: {} parser(s) released", released);
             }
-            // Freed parser memory sits between live allocations, where glibc keeps it; once a
-            // good part of the connections released theirs (a login storm going quiet), give
-            // its whole pages back to the system. Not every period: trimming walks the whole
-            // heap, and under steady traffic a few connections go quiet all the time.
-            self->releasedSinceTrim_ += released;
-            if (self->releasedSinceTrim_ >= std::max(kTrimAfterReleases, sessions.size() / 4)) {
-                self->releasedSinceTrim_ = 0;
+            // A login's transient allocations (TLS handshake, SASL) end up between the blocks
+            // of the sessions that stay, where glibc keeps them once freed. When a storm of
+            // logins is over (none during the last period) give whole free pages back to the
+            // system. Not otherwise: trimming walks the whole heap, and a steady trickle of
+            // logins reuses those holes anyway.
+            const router::SessionId next = self->nextSessionId_;
+            const bool loginsQuiet = next == self->sessionIdAtLastShed_;
+            self->sessionIdAtLastShed_ = next;
+            if (loginsQuiet && next - self->sessionIdAtTrim_ >=
+                                   std::max(kTrimAfterConnections, sessions.size() / 4)) {
+                self->sessionIdAtTrim_ = next;
                 ::malloc_trim(0);
             }
         },

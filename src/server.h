@@ -103,9 +103,10 @@ class Server final : public c2s::C2sServer {
     util::EventPtr reaper_;
     util::EventPtr iqTimer_;
     util::EventPtr shedTimer_;
-    std::size_t releasedSinceTrim_ = 0;  // idle parsers released since the last malloc_trim()
     std::vector<util::EventPtr> signals_;
     router::SessionId nextSessionId_ = 1;
+    router::SessionId sessionIdAtTrim_ = 1;      // nextSessionId_ at the last malloc_trim()
+    router::SessionId sessionIdAtLastShed_ = 1;  // ... at the last idle sweep
     bool stopping_ = false;
 };
 
