@@ -4,8 +4,19 @@
 
 namespace corvid::router {
 
+namespace {
+
+/// "local@domain" of a JID, as a view into its text (no copy).
+std::string_view bareText(const stanza::Jid& jid) {
+    const std::string_view full = jid.full();
+    return jid.hasResource() ? full.substr(0, full.size() - jid.resource().size() - 1) : full;
+}
+
+}  // namespace
+
 void SessionRegistry::add(LocalSession& session) {
-    byBare_[session.jid().bare()].push_back(&session);
+    // The key views the JID of a session in its list (see byBare_).
+    byBare_[bareText(session.jid())].push_back(&session);
     byId_[session.id()] = &session;
 }
 
@@ -13,17 +24,23 @@ void SessionRegistry::remove(LocalSession& session) {
     if (byId_.erase(session.id()) == 0) {
         return;
     }
-    auto it = byBare_.find(session.jid().bare());
-    if (it != byBare_.end()) {
-        std::erase(it->second, &session);
-        if (it->second.empty()) {
-            byBare_.erase(it);
-        }
+    auto it = byBare_.find(bareText(session.jid()));
+    if (it == byBare_.end()) {
+        return;
+    }
+    std::erase(it->second, &session);
+    if (it->second.empty()) {
+        byBare_.erase(it);
+    } else if (it->first.data() == session.jid().full().data()) {
+        // The key viewed the leaving session's JID: view one that stays instead.
+        auto node = byBare_.extract(it);
+        node.key() = bareText(node.mapped().front()->jid());
+        byBare_.insert(std::move(node));
     }
 }
 
 LocalSession* SessionRegistry::find(const stanza::Jid& full) const {
-    auto it = byBare_.find(full.bare());
+    auto it = byBare_.find(bareText(full));
     if (it == byBare_.end()) {
         return nullptr;
     }
@@ -42,7 +59,8 @@ LocalSession* SessionRegistry::findById(SessionId id) const {
 
 const std::vector<LocalSession*>& SessionRegistry::resources(const stanza::Jid& bare) const {
     static const std::vector<LocalSession*> kNone;
-    auto it = byBare_.find(bare);
+    // Its whole text: a full JID names no account, as when the key was a Jid.
+    auto it = byBare_.find(std::string_view(bare.full()));
     return it == byBare_.end() ? kNone : it->second;
 }
 

@@ -60,7 +60,10 @@ class SessionRegistry {
     }
 
   private:
-    std::unordered_map<stanza::Jid, std::vector<LocalSession*>> byBare_;
+    // Keyed by "local@domain" as a view into the JID of one of the sessions in the list (a bound
+    // session's JID does not change until it is removed; remove() re-points the key when that
+    // session leaves first). No copy of the bare JID per account.
+    std::unordered_map<std::string_view, std::vector<LocalSession*>> byBare_;
     std::unordered_map<SessionId, LocalSession*> byId_;
 };
 

@@ -242,3 +242,32 @@ TEST_CASE("presence without 'to' updates priority and reaches the account's reso
     CHECK(a1.received.size() == 1);
     CHECK(a2.received.size() == 1);
 }
+
+TEST_CASE("the registry finds an account's other resources after the first one leaves",
+          "[router]") {
+    // The registry's key for an account views the JID of one of its sessions; that session
+    // leaving first must not leave the key dangling.
+    router::SessionRegistry registry;
+    auto first = std::make_unique<FakeSession>(1, "alice@example.org/one");
+    auto second = std::make_unique<FakeSession>(2, "alice@example.org/two");
+    FakeSession third(3, "alice@example.org/three");
+    registry.add(*first);
+    registry.add(*second);
+    registry.add(third);
+    const Jid bare = *Jid::parse("alice@example.org");
+    CHECK(registry.resources(bare).size() == 3);
+    registry.remove(*first);
+    first.reset();  // its JID's memory is gone
+    CHECK(registry.resources(bare) == std::vector<router::LocalSession*>{second.get(), &third});
+    CHECK(registry.find(*Jid::parse("alice@example.org/two")) == second.get());
+    CHECK(registry.find(*Jid::parse("alice@example.org/one")) == nullptr);
+    registry.remove(*second);
+    second.reset();
+    CHECK(registry.resources(bare) == std::vector<router::LocalSession*>{&third});
+    CHECK(registry.find(*Jid::parse("alice@example.org/three")) == &third);
+    // A full JID names no account.
+    CHECK(registry.resources(*Jid::parse("alice@example.org/three")).empty());
+    registry.remove(third);
+    CHECK(registry.resources(bare).empty());
+    CHECK(registry.size() == 0);
+}
