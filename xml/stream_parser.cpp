@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "xml/parser_heap.h"
 #include "xml/serializer.h"
 
 namespace corvid::xml {
@@ -17,9 +18,9 @@ XML_Parser asExpat(void* p) {
     return static_cast<XML_Parser>(p);
 }
 
-/// expat allocates through the parser's own arena (see ParserArena).
-constexpr XML_Memory_Handling_Suite kArenaMemory = {
-    &ParserArena::allocate, &ParserArena::reallocate, &ParserArena::release};
+/// expat allocates apart from the common heap (see ParserHeap).
+constexpr XML_Memory_Handling_Suite kParserMemory = {&ParserHeap::allocate, &ParserHeap::reallocate,
+                                                     &ParserHeap::release};
 
 /// Splits expat's "uri name" into namespace and local name.
 void splitName(const char* expatName, std::string_view& ns, std::string_view& local);
@@ -272,11 +273,8 @@ StreamParser::~StreamParser() {
 
 void StreamParser::createParser() {
     // Forcing UTF-8 makes expat reject anything else; xmlDecl() names a declared other encoding.
-    arena_.emplace();
-    ParserArena::Scope scope(&*arena_);
-    XML_Parser p = XML_ParserCreate_MM("UTF-8", &kArenaMemory, &kNsSeparator);
+    XML_Parser p = XML_ParserCreate_MM("UTF-8", &kParserMemory, &kNsSeparator);
     if (p == nullptr) {
-        arena_.reset();
         throw std::bad_alloc();
     }
     XML_SetUserData(p, this);
@@ -346,11 +344,8 @@ void StreamParser::resume() {
         root += '\'';
     }
     root += '>';
-    XML_Status status = XML_STATUS_ERROR;
-    {
-        ParserArena::Scope scope(&*arena_);
-        status = XML_Parse(asExpat(parser_), root.data(), static_cast<int>(root.size()), XML_FALSE);
-    }
+    const XML_Status status =
+        XML_Parse(asExpat(parser_), root.data(), static_cast<int>(root.size()), XML_FALSE);
     fed_ = root.size();
     resuming_ = false;
     if (status != XML_STATUS_OK || depth_ != 1) {
@@ -360,12 +355,8 @@ void StreamParser::resume() {
 
 void StreamParser::destroyParser() {
     if (parser_ != nullptr) {
-        {
-            ParserArena::Scope scope(&*arena_);
-            XML_ParserFree(asExpat(parser_));
-        }
+        XML_ParserFree(asExpat(parser_));
         parser_ = nullptr;
-        arena_.reset();
     }
 }
 
@@ -483,11 +474,8 @@ bool StreamParser::feed(std::string_view bytes) {
         }
         const std::size_t slice = std::min(bytes.size(), limits_.maxStanzaBytes - pending);
         fed_ += slice;
-        XML_Status status = XML_STATUS_ERROR;
-        {
-            ParserArena::Scope scope(&*arena_);
-            status = XML_Parse(asExpat(parser_), bytes.data(), static_cast<int>(slice), XML_FALSE);
-        }
+        const XML_Status status =
+            XML_Parse(asExpat(parser_), bytes.data(), static_cast<int>(slice), XML_FALSE);
         bytes.remove_prefix(slice);
         if (status == XML_STATUS_ERROR && !stopped_) {
             const XML_Error code = XML_GetErrorCode(asExpat(parser_));

@@ -3,13 +3,11 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "xml/element.h"
-#include "xml/parser_arena.h"
 
 namespace corvid::xml {
 
@@ -94,8 +92,6 @@ class StreamParser {
     /// everything) when a stanza is partly received or the stream is not open.
     bool releaseIdle();
     bool released() const { return parser_ == nullptr; }
-    /// Bytes of the parser's own arena in use (0 while released). For tests.
-    std::size_t arenaBytesUsed() const { return arena_ ? arena_->bytesUsed() : 0; }
 
     bool failed() const { return failed_; }
     bool streamOpen() const { return depth_ > 0; }
@@ -117,7 +113,6 @@ class StreamParser {
     StreamHandler& handler_;
     StreamLimits limits_;
     void* parser_ = nullptr;  // XML_Parser, kept opaque so expat.h stays out of this header
-    std::optional<ParserArena> arena_;  // the memory of parser_, unmapped with it
     bool failed_ = false;
     bool stopped_ = false;
     bool inFeed_ = false;
