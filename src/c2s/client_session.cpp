@@ -81,7 +81,8 @@ ClientSession::ClientSession(C2sServer& server, router::SessionId id, evutil_soc
     : server_(server),
       id_(id),
       stream_(server.base(), fd, std::move(peerAddress), *this, streamOptions(server.c2sSettings()),
-              directTls ? server.tls().newServerSsl() : nullptr) {
+              directTls ? server.tls().newServerSsl() : nullptr),
+      sasl_(std::make_unique<SaslState>()) {
     startAuthTimer();
 }
 
@@ -125,10 +126,11 @@ void ClientSession::onStreamHeader(xml::StreamHeader&& header) {
     if (auto peer = Jid::parse(header.attr("from")); peer && !header.attr("from").empty()) {
         from = peer->full();
     }
-    streamId_ = util::randomId(16);
-    // RFC 6120 §4.7.1: our header answers with our own domain as 'from' when we know it.
+    // RFC 6120 §4.7.1: our header answers with our own domain as 'from' when we know it. Nothing
+    // reads the stream id later, so it is not kept.
+    const std::string streamId = util::randomId(16);
     stream_.sendRaw(stream::makeStreamHeader(ns::kClient, known ? std::string_view(*domain) : "",
-                                             from, streamId_, "en"));
+                                             from, streamId, "en"));
     stream_.markHeaderSent();
 
     if (header.defaultNs != ns::kClient) {
@@ -179,9 +181,9 @@ void ClientSession::sendFeatures() {
         }
         if (tls || settings.allowPlaintext) {
             const sasl::ChannelBindings bindings = channelBindings();
-            offeredMechanisms_ = sasl::mechanismsToOffer(settings.mechanisms, tls, bindings);
+            sasl_->offered = sasl::mechanismsToOffer(settings.mechanisms, tls, bindings);
             xml::Element& mechs = features.addChild("mechanisms", ns::kSasl);
-            for (const auto& m : offeredMechanisms_) {
+            for (const auto& m : sasl_->offered) {
                 mechs.addTextChild("mechanism", m);
             }
             // XEP-0077: registration is offered only when the module enables it.
@@ -353,15 +355,15 @@ void ClientSession::handleAuth(const xml::Element& auth) {
     const std::string mechanismName(auth.attr("mechanism"));
     // RFC 6120 §6.4.2: only what the features offered on this stream (PLAIN is never offered
     // without TLS); an empty list offers nothing, it does not mean "anything".
-    if (std::find(offeredMechanisms_.begin(), offeredMechanisms_.end(), mechanismName) ==
-        offeredMechanisms_.end()) {
+    if (std::find(sasl_->offered.begin(), sasl_->offered.end(), mechanismName) ==
+        sasl_->offered.end()) {
         saslFailure(sasl::Failure::InvalidMechanism);
         return;
     }
     const C2sSettings& settings = server_.c2sSettings();
     sasl::MechanismOptions options;
     options.bindings = channelBindings();
-    options.offered = offeredMechanisms_;
+    options.offered = sasl_->offered;
     options.offeredChannelBindings = sasl::channelBindingTypes(options.bindings);
     options.fakeSaltSecret = settings.fakeSaltSecret;
     options.fakeIterations = settings.scramIterations;
@@ -373,8 +375,8 @@ void ClientSession::handleAuth(const xml::Element& auth) {
         auto prepped = stanza::prepOpaqueString(password);
         return prepped ? std::optional<std::string>(std::move(*prepped)) : std::nullopt;
     };
-    mechanism_ = sasl::makeMechanism(mechanismName, options);
-    if (!mechanism_) {
+    sasl_->mechanism = sasl::makeMechanism(mechanismName, options);
+    if (!sasl_->mechanism) {
         saslFailure(sasl::Failure::InvalidMechanism);
         return;
     }
@@ -389,12 +391,12 @@ void ClientSession::handleAuth(const xml::Element& auth) {
         }
     }
     transitionTo(State::Authenticating);
-    handleSaslStep(
-        mechanism_->start(initial ? std::optional<std::string_view>(*initial) : std::nullopt));
+    handleSaslStep(sasl_->mechanism->start(initial ? std::optional<std::string_view>(*initial)
+                                                   : std::nullopt));
 }
 
 void ClientSession::handleSaslResponse(const xml::Element& response) {
-    if (state_ != State::Authenticating || !mechanism_ || awaitingCredentials_) {
+    if (state_ != State::Authenticating || !sasl_->mechanism || sasl_->awaitingCredentials) {
         saslFailure(sasl::Failure::MalformedRequest, "no challenge is pending");
         return;
     }
@@ -403,7 +405,7 @@ void ClientSession::handleSaslResponse(const xml::Element& response) {
         saslFailure(sasl::Failure::IncorrectEncoding);
         return;
     }
-    handleSaslStep(mechanism_->respond(*data));
+    handleSaslStep(sasl_->mechanism->respond(*data));
 }
 
 void ClientSession::handleSaslStep(sasl::Step step) {
@@ -414,14 +416,14 @@ void ClientSession::handleSaslStep(sasl::Step step) {
             return;
         case Kind::NeedCredentials: {
             auto user = stanza::prepLocalpart(step.username);
-            saslUser_ = user ? *user : step.username;
-            if (!user || server_.authThrottle().accountBlocked(saslUser_ + "@" + domain_)) {
+            sasl_->user = user ? *user : step.username;
+            if (!user || server_.authThrottle().accountBlocked(sasl_->user + "@" + domain_)) {
                 // Invalid names and throttled accounts take the unknown-user path: the client
                 // sees the same exchange and the same failure as for a wrong password.
-                handleSaslStep(mechanism_->provideCredentials(std::nullopt));
+                handleSaslStep(sasl_->mechanism->provideCredentials(std::nullopt));
                 return;
             }
-            awaitingCredentials_ = true;
+            sasl_->awaitingCredentials = true;
             C2sServer& server = server_;
             const router::SessionId id = id_;
             server_.lookupCredentials(*user, domain_, [&server, id](CredentialsResult result) {
@@ -452,10 +454,11 @@ void ClientSession::handleSaslStep(sasl::Step step) {
                 stream_.send(saslElement("success", step.data));
             }
             log::info("c2s {} {}: authenticated as {}@{} ({})", id_, stream_.peerAddress(), *user,
-                      domain_, mechanism_->name());
+                      domain_, sasl_->mechanism->name());
             authenticated_ = true;
-            username_ = *user;
-            mechanism_.reset();
+            jid_ = std::move(*bare);  // the resource comes with binding
+            // No SASL on this stream any more (RFC 6120 §6.4.6).
+            sasl_.reset();
             stream_.setLimits(server_.c2sSettings().limits);
             stream_.restartStream();
             transitionTo(State::Connected);
@@ -468,18 +471,19 @@ void ClientSession::handleSaslStep(sasl::Step step) {
 }
 
 void ClientSession::onCredentials(CredentialsResult result) {
-    if (!awaitingCredentials_ || !mechanism_ || state_ != State::Authenticating) {
+    if (!sasl_ || !sasl_->awaitingCredentials || !sasl_->mechanism ||
+        state_ != State::Authenticating) {
         return;  // the client gave up meanwhile
     }
     if (!result) {
-        awaitingCredentials_ = false;
+        sasl_->awaitingCredentials = false;
         // RFC 6120 §6.5.12: the database is away; the client may retry later.
         saslFailure(sasl::Failure::TemporaryAuthFailure, "account database unavailable");
         return;
     }
-    if (mechanism_->name() != "PLAIN") {
-        awaitingCredentials_ = false;
-        handleSaslStep(mechanism_->provideCredentials(std::move(*result)));
+    if (sasl_->mechanism->name() != "PLAIN") {
+        sasl_->awaitingCredentials = false;
+        handleSaslStep(sasl_->mechanism->provideCredentials(std::move(*result)));
         return;
     }
     // PLAIN derives keys from the password (PBKDF2, thousands of rounds): a worker does it, the
@@ -489,7 +493,7 @@ void ClientSession::onCredentials(CredentialsResult result) {
         sasl::Step step;
     };
     auto check = std::make_unique<Check>();
-    check->mechanism = std::move(mechanism_);
+    check->mechanism = std::move(sasl_->mechanism);
     Check* job = check.get();
     C2sServer& server = server_;
     const router::SessionId id = id_;
@@ -499,12 +503,12 @@ void ClientSession::onCredentials(CredentialsResult result) {
         },
         [check = std::move(check), &server, id]() mutable {
             ClientSession* self = server.findSession(id);
-            if (self == nullptr || !self->awaitingCredentials_ ||
+            if (self == nullptr || !self->sasl_ || !self->sasl_->awaitingCredentials ||
                 self->state_ != State::Authenticating) {
                 return;  // the client went away or gave up meanwhile
             }
-            self->awaitingCredentials_ = false;
-            self->mechanism_ = std::move(check->mechanism);
+            self->sasl_->awaitingCredentials = false;
+            self->sasl_->mechanism = std::move(check->mechanism);
             self->handleSaslStep(std::move(check->step));
         });
 }
@@ -516,15 +520,18 @@ void ClientSession::saslFailure(sasl::Failure failure, std::string_view text) {
         e.addTextChild("text", text);
     }
     stream_.send(e);
-    if (failure == sasl::Failure::NotAuthorized || failure == sasl::Failure::InvalidAuthzid) {
-        server_.authThrottle().recordFailure(stream_.peerAddress(),
-                                             saslUser_.empty() ? "" : saslUser_ + "@" + domain_);
-        log::info("c2s {} {}: authentication failed for '{}'", id_, stream_.peerAddress(),
-                  saslUser_);
+    if (!sasl_) {
+        return;  // authenticated already: no exchange to end (not expected to happen)
     }
-    mechanism_.reset();
-    awaitingCredentials_ = false;
-    saslUser_.clear();
+    if (failure == sasl::Failure::NotAuthorized || failure == sasl::Failure::InvalidAuthzid) {
+        server_.authThrottle().recordFailure(
+            stream_.peerAddress(), sasl_->user.empty() ? "" : sasl_->user + "@" + domain_);
+        log::info("c2s {} {}: authentication failed for '{}'", id_, stream_.peerAddress(),
+                  sasl_->user);
+    }
+    sasl_->mechanism.reset();
+    sasl_->awaitingCredentials = false;
+    sasl_->user.clear();
     if (state_ == State::Authenticating) {
         transitionTo(State::Negotiating);
     }
@@ -551,7 +558,8 @@ void ClientSession::handleBind(const xml::Element& iq) {
         }
         resource = std::move(*prepped);
     }
-    auto full = Jid::make(username_, domain_, resource);
+    const std::string_view username = jid_->local();  // bare until now (set by SASL)
+    auto full = Jid::make(username, domain_, resource);
     if (!full) {
         reply(StanzaCondition::BadRequest, full.error().reason);
         return;
@@ -566,7 +574,7 @@ void ClientSession::handleBind(const xml::Element& iq) {
                 reply(StanzaCondition::Conflict, "this resource is in use");
                 return;
             case ConflictPolicy::Rename:
-                full = Jid::make(username_, domain_, resource + "." + util::randomId(6));
+                full = Jid::make(username, domain_, resource + "." + util::randomId(6));
                 if (!full) {
                     reply(StanzaCondition::BadRequest, full.error().reason);
                     return;

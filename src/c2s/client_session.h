@@ -134,16 +134,18 @@ class ClientSession final : public router::LocalSession, private stream::XmppStr
     stream::XmppStream stream_;
     State state_ = State::Connected;
     bool authenticated_ = false;
-    std::string domain_;  // the host this stream is for
-    std::string streamId_;
-    std::string username_;  // normalised localpart once authenticated
-    std::optional<stanza::Jid> jid_;
-    sasl::MechanismPtr mechanism_;
-    std::vector<std::string> offeredMechanisms_;
-    std::string saslUser_;  // authcid being tried, for the throttle
-    bool awaitingCredentials_ = false;
+    bool registered_ = false;         // in the router's registry
+    std::string domain_;              // the host this stream is for
+    std::optional<stanza::Jid> jid_;  // the bare JID once authenticated, the full one once bound
+    // Only needed until authentication succeeds, then freed: not carried by every idle session.
+    struct SaslState {
+        sasl::MechanismPtr mechanism;
+        std::vector<std::string> offered;  // the mechanisms of the last features
+        std::string user;                  // authcid being tried, for the throttle
+        bool awaitingCredentials = false;
+    };
+    std::unique_ptr<SaslState> sasl_;  // null once authenticated
     util::EventPtr authTimer_;
-    bool registered_ = false;  // in the router's registry
 };
 
 std::string_view toString(ClientSession::State state);
