@@ -173,13 +173,14 @@ void RosterModule::startLoad(Account& account) {
                     } else if (!*r) {
                         loaded.load = Account::Load::Missing;
                     } else {
-                        RosterState state{bare, (*r)->accountId, (*r)->version, {}, 0};
+                        // Its 'bare' refers to the map's key, which lives as long as it does.
+                        RosterState& state = loaded.roster.emplace(
+                            RosterState{loaded.bare(), (*r)->accountId, (*r)->version, {}, 0});
                         for (auto& item : (*r)->items) {
                             state.inRoster += item.inRoster ? 1 : 0;
                             std::string key = item.jid;
                             state.items.emplace(std::move(key), std::move(item));
                         }
-                        loaded.roster = std::move(state);
                         loaded.load = Account::Load::Loaded;
                     }
                     pump(loaded);

@@ -24,7 +24,8 @@ void addImCoreModules(ModuleContext& context, std::vector<ModulePtr>& modules);
 
 /// The roster of one account as the IM core holds it while working on it.
 struct RosterState {
-    stanza::Jid bare;  ///< the account
+    /// The account: the key of the module's entry that holds this state (one copy per account).
+    const stanza::Jid& bare;
     std::int64_t accountId = 0;
     std::int64_t version = 0;
     /// Every row by contact bare JID: roster items and pending-only requests (inRoster false).
