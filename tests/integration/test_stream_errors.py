@@ -209,6 +209,30 @@ def test_starttls_with_pipelined_stanza_is_not_processed(server, users):
     bob.close()
 
 
+def test_starttls_with_late_plaintext_is_not_processed(server, users):
+    """The other half of STARTTLS command injection: plaintext that reaches the server after it
+    has read <starttls/> (a later TCP segment) is never parsed as XMPP. Corvid stops reading in
+    the clear at <starttls/>, so those bytes reach the TLS layer in place of a ClientHello and
+    the handshake fails; whatever happens, the injected stanzas must not be processed."""
+    bob = online(server, "bob", users["bob"], "b")
+    c = RawClient(server.port)
+    c.open_stream()
+    c.send(f"<starttls xmlns='{NS_TLS}'/>")
+    time.sleep(0.3)  # the server has read <starttls/> and is switching to TLS
+    plain = base64.b64encode(f"\0alice\0{users['alice']}".encode()).decode()
+    c.send("<message to='bob@localhost/b' type='chat'><body>injected</body></message>"
+           f"<auth xmlns='{NS_SASL}' mechanism='PLAIN'>{plain}</auth>")
+    c.expect(q(NS_TLS, "proceed"))
+    assert not c.reader.elements, [to_str(e) for e in c.reader.elements]
+    with pytest.raises(OSError):  # ssl.SSLError, a reset or EOF: the plaintext is not TLS
+        c._wrap_tls()
+    assert server.alive(), "corvid died"
+    assert bob.ping().get("type") == "result"
+    assert not [e for e in bob.drain() if "injected" in to_str(e)], \
+        "the injected message was delivered"
+    bob.close()
+
+
 # --- timers -----------------------------------------------------------------------------------------
 
 
