@@ -15,6 +15,7 @@
 #include "storage/secret_store.h"
 #include "util/log.h"
 #include "util/random.h"
+#include "xml/parser_heap.h"
 
 namespace corvid {
 
@@ -181,6 +182,7 @@ bool Server::setUp() {
             if (released > 0) {
                 log::debug("idle streams: {} parser(s) released", released);
             }
+            xml::ParserHeap::trim();  // the slabs those parsers left empty
             // A login's transient allocations (TLS handshake, SASL) end up between the blocks
             // of the sessions that stay, where glibc keeps them once freed. When a storm of
             // logins is over (none during the last period) give whole free pages back to the

@@ -194,17 +194,29 @@ void ParserHeap::give(void* block) {
 }
 
 void ParserHeap::becameEmpty(std::uint32_t s) {
-    Slab& slab = slabs_[s];
-    slab.freeList = nullptr;
-    if (emptyResident_.size() < kKeptEmptySlabs) {
-        emptyResident_.push_back(s);
+    // Kept until the next trim(): a slab that empties and fills again under steady traffic
+    // must not give its pages back and fault them in again each time.
+    slabs_[s].freeList = nullptr;
+    emptyResident_.push_back(s);
+}
+
+void ParserHeap::trim() {
+    ParserHeap& heap = local();
+    auto& empty = heap.emptyResident_;
+    if (empty.size() <= kKeptEmptySlabs) {
         return;
     }
-    // MADV_DONTNEED: the pages go now and read back as zeros (MADV_FREE would leave them counted
-    // in the RSS until the system runs short).
-    ::madvise(slabStart(s), kSlabBytes, MADV_DONTNEED);
-    slab.released = true;
-    emptyReleased_.push_back(s);
+    // The oldest empty slabs go (the newest are the most likely to be reused).
+    const auto released =
+        empty.begin() + static_cast<std::ptrdiff_t>(empty.size() - kKeptEmptySlabs);
+    for (auto it = empty.begin(); it != released; ++it) {
+        // MADV_DONTNEED: the pages go now and read back as zeros (MADV_FREE would leave them
+        // counted in the RSS until the system runs short).
+        ::madvise(heap.slabStart(*it), kSlabBytes, MADV_DONTNEED);
+        heap.slabs_[*it].released = true;
+        heap.emptyReleased_.push_back(*it);
+    }
+    empty.erase(empty.begin(), released);
 }
 
 void* ParserHeap::allocate(std::size_t size) {

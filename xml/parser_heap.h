@@ -15,7 +15,7 @@ namespace corvid::xml {
 /// between those blocks, which malloc cannot give back to the system: measured after a storm of
 /// 1,000 logins, ~10 KiB of every connection's 31 KiB of RSS. Here parser blocks share 64 KiB
 /// slabs with other parser blocks only; once the parsers of idle connections are gone, whole
-/// slabs are empty and their pages go back to the system (all but a few kept for the next ones).
+/// slabs are empty and trim() gives their pages back (all but a few kept for the next ones).
 ///
 /// A slab holds blocks of one size class; a class keeps a list of the slabs that have a free
 /// block. Releasing and resuming parsers under steady traffic reuses blocks without a system call
@@ -30,7 +30,7 @@ class ParserHeap {
     static constexpr std::size_t kSlabBytes = 64 * 1024;
     /// Address space reserved (on first use, not committed): room for ~20,000 busy parsers.
     static constexpr std::size_t kReservedBytes = 256 * 1024 * 1024;
-    /// Empty slabs kept resident for the next parsers; the others give their pages back.
+    /// Empty slabs trim() keeps resident for the next parsers.
     static constexpr std::size_t kKeptEmptySlabs = 4;
 
     /// malloc/realloc/free with the semantics expat expects (XML_Memory_Handling_Suite), on the
@@ -38,6 +38,12 @@ class ParserHeap {
     static void* allocate(std::size_t size);
     static void* reallocate(void* block, std::size_t size);
     static void release(void* block);
+
+    /// Gives the pages of this thread's empty slabs back to the system, all but
+    /// kKeptEmptySlabs. Slabs only become empty when parsers go; calling this now and then (the
+    /// server does after each idle sweep) rather than at once keeps a slab that empties and fills
+    /// again under steady traffic from faulting its pages in each time.
+    static void trim();
 
     struct Stats {
         std::size_t slabs = 0;          ///< slabs ever cut from the reserved space
