@@ -92,10 +92,7 @@ void XmppStream::installCallbacks() {
 void XmppStream::applyTimeouts() {
     if (idleTimeoutSeconds_ > 0) {
         timeval tv{idleTimeoutSeconds_, 0};
-        // While the plaintext output drains before TLS nothing is read (flushBeforeTls()): the
-        // same limit then bounds the wait for the peer to take our bytes.
-        bufferevent_set_timeouts(bev_, flushingForTls_ ? nullptr : &tv,
-                                 flushingForTls_ ? &tv : nullptr);
+        bufferevent_set_timeouts(bev_, &tv, nullptr);
     } else {
         bufferevent_set_timeouts(bev_, nullptr, nullptr);
     }
@@ -109,21 +106,26 @@ void XmppStream::setIdleTimeout(int seconds) {
 }
 
 std::size_t XmppStream::outputPending() const {
-    // One bufferevent per connection, never a filter stack (beginTls()): its output buffer is
-    // all that is waiting for the peer.
-    return bev_ != nullptr ? evbuffer_get_length(bufferevent_get_output(bev_)) : 0;
+    if (bev_ == nullptr) {
+        return 0;
+    }
+    std::size_t n = evbuffer_get_length(bufferevent_get_output(bev_));
+    if (bufferevent* under = bufferevent_get_underlying(bev_)) {
+        n += evbuffer_get_length(bufferevent_get_output(under));
+    }
+    return n;
 }
 
 void XmppStream::sendRaw(std::string_view bytes) {
-    if (closed_ || closing_ || pendingTls_ != nullptr) {
-        return;  // once startTls() was called, nothing more goes out in plaintext
+    if (closed_ || closing_) {
+        return;
     }
     bufferevent_write(bev_, bytes.data(), bytes.size());
 }
 
 void XmppStream::send(const xml::Element& element) {
-    if (closed_ || closing_ || pendingTls_ != nullptr) {
-        return;  // once startTls() was called, nothing more goes out in plaintext
+    if (closed_ || closing_) {
+        return;
     }
     // One reusable buffer per thread: serialising never allocates once it has grown.
     thread_local std::string buffer;
@@ -174,11 +176,6 @@ void XmppStream::closeWithError(stanza::StreamCondition condition, std::string_v
 
 void XmppStream::close() {
     if (closed_ || closing_) {
-        return;
-    }
-    if (pendingTls_ != nullptr) {
-        // The peer expects a TLS handshake now, not our close: there is nothing left to say.
-        abort();
         return;
     }
     if (headerSent_) {
@@ -275,48 +272,20 @@ void XmppStream::onReadable() {
     if (pendingTls_ != nullptr) {
         // RFC 6120 §5.4.3.3: nothing received before the TLS handshake is used afterwards.
         evbuffer_drain(input, evbuffer_get_length(input));
-        if (!flushingForTls_) {
-            // What the socket holds from now on is the peer's side of the handshake: it is for
-            // the TLS bufferevent to read, so this one reads no more.
-            flushingForTls_ = true;
-            bufferevent_disable(bev_, EV_READ);
-            applyTimeouts();
-            flushBeforeTls();
-        }
+        beginTls(std::exchange(pendingTls_, nullptr));
     }
-}
-
-void XmppStream::flushBeforeTls() {
-    // Our last plaintext (`<proceed/>`) must be in the socket before the handshake starts, since
-    // the TLS bufferevent that takes over starts with empty buffers. Until it is, writeCallback()
-    // calls again: this bufferevent writes it out when the socket is writable.
-    if (evbuffer_get_length(bufferevent_get_output(bev_)) > 0) {
-        return;
-    }
-    flushingForTls_ = false;
-    beginTls(std::exchange(pendingTls_, nullptr));
 }
 
 void XmppStream::beginTls(SSL* ssl) {
-    // The plaintext bufferevent is replaced, not wrapped: an SSL bufferevent over the same
-    // socket costs one bufferevent and two buffers less than a filter on top of it, and every
-    // byte is copied once instead of twice. Its buffers are empty (input discarded, output
-    // flushed), so nothing is lost; everything set on the old one is set again below.
-    const evutil_socket_t fd = bufferevent_getfd(bev_);
     const auto state = outgoing_ ? BUFFEREVENT_SSL_CONNECTING : BUFFEREVENT_SSL_ACCEPTING;
-    bufferevent* tls = bufferevent_openssl_socket_new(
-        base_, fd, ssl, state, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    bufferevent* tls = bufferevent_openssl_filter_new(
+        base_, bev_, ssl, state, BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
     if (tls == nullptr) {
         SSL_free(ssl);
         errorText_ = "cannot start TLS";
         abort();
         return;
     }
-    // Without its fd, the old bufferevent leaves the socket open when freed. Freeing it inside
-    // one of its own callbacks is safe: with BEV_OPT_DEFER_CALLBACKS libevent holds a reference
-    // until the callback returns, and the callbacks still queued on it are cleared.
-    bufferevent_setfd(bev_, -1);
-    bufferevent_free(bev_);
     bufferevent_openssl_set_allow_dirty_shutdown(tls, 1);
     bev_ = tls;
     ssl_ = ssl;
@@ -327,10 +296,6 @@ void XmppStream::beginTls(SSL* ssl) {
 
 void XmppStream::writeCallback(bufferevent*, void* arg) {
     auto* self = static_cast<XmppStream*>(arg);
-    if (self->flushingForTls_ && !self->closed_) {
-        self->flushBeforeTls();
-        return;
-    }
     if (self->closing_ && !self->closed_ && (self->peerClosed_ || !self->headerSent_) &&
         self->outputPending() == 0) {
         self->finishClose();
@@ -360,12 +325,6 @@ void XmppStream::eventCallback(bufferevent*, short what, void* arg) {
                 self->owner_.onConnected();  // direct TLS: the stream begins now
             }
         }
-        return;
-    }
-    if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_WRITING)) {
-        // Only set while flushing before TLS (applyTimeouts()): the peer took nothing.
-        self->errorText_ = "timed out writing";
-        self->abort();
         return;
     }
     if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING)) {

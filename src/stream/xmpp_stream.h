@@ -80,9 +80,7 @@ class XmppStream final : private xml::StreamHandler {
     /// After `<proceed/>` has been queued (or, outgoing, received): every byte already received
     /// in plaintext is discarded (RFC 6120 §5.4.3.3, STARTTLS command injection) and TLS starts,
     /// as the server side on accepted connections and as the client side on outgoing ones.
-    /// Called from inside onStanza() it takes effect when the current read has been parsed, and
-    /// the handshake begins once what is queued (`<proceed/>`) is written. From this call on
-    /// nothing more is sent in plaintext: send() drops, close() aborts.
+    /// Called from inside onStanza() it takes effect when the current read has been parsed.
     void startTls(SSL* ssl);
     /// A new stream follows (after SASL success): fresh parser, buffered input discarded.
     void restartStream();
@@ -132,7 +130,6 @@ class XmppStream final : private xml::StreamHandler {
     static void deferredCallback(evutil_socket_t, short, void* arg);
 
     void onReadable();
-    void flushBeforeTls();
     void beginTls(SSL* ssl);
     void installCallbacks();
     void finishClose();
@@ -144,12 +141,11 @@ class XmppStream final : private xml::StreamHandler {
     Options options_;
     std::string peerAddress_;
     xml::StreamParser parser_;
-    bufferevent* bev_ = nullptr;  // owned; with TLS it is the SSL bufferevent (never a filter)
+    bufferevent* bev_ = nullptr;  // owned; with TLS it is the SSL bufferevent
     SSL* ssl_ = nullptr;          // owned by bev_
     util::EventPtr deferred_;     // runs the work that must not happen inside callbacks
     util::EventPtr closeTimer_;
-    SSL* pendingTls_ = nullptr;    // startTls() asked for, TLS not begun yet
-    bool flushingForTls_ = false;  // pendingTls_ waits for the plaintext output to be written
+    SSL* pendingTls_ = nullptr;  // startTls() asked for inside a read
     bool inRead_ = false;
     bool readSinceShed_ = true;      // input arrived since the last shedIdleMemory()
     int quietCalls_ = 0;             // shedIdleMemory() calls in a row with no input in between
