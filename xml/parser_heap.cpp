@@ -45,6 +45,12 @@ std::size_t classOf(std::size_t bytes) {
         kClassBytes.begin());
 }
 
+#ifdef MADV_POPULATE_WRITE
+constexpr int kMadvPopulateWrite = MADV_POPULATE_WRITE;
+#else
+constexpr int kMadvPopulateWrite = 23;  // Linux 5.14; older glibc headers lack the name
+#endif
+
 /// A free block holds the next free block of its slab (poisoned in between under ASan).
 void* loadNext(void* block) {
     CORVID_UNPOISON(block, sizeof(void*));
@@ -119,8 +125,9 @@ std::uint32_t ParserHeap::newSlab(std::size_t cls) {
         s = emptyResident_.back();
         emptyResident_.pop_back();
     } else if (!emptyReleased_.empty()) {
-        s = emptyReleased_.back();  // its pages come back as they are touched
+        s = emptyReleased_.back();
         emptyReleased_.pop_back();
+        populate(s);
     } else {
         if (base_ == nullptr && !reserveFailed_) {
             void* p = ::mmap(nullptr, kReservedBytes, PROT_READ | PROT_WRITE,
@@ -138,6 +145,7 @@ std::uint32_t ParserHeap::newSlab(std::size_t cls) {
         s = static_cast<std::uint32_t>(slabs_.size());
         slabs_.emplace_back();
         CORVID_POISON(slabStart(s), kSlabBytes);
+        populate(s);
     }
     Slab& slab = slabs_[s];
     slab.cls = static_cast<std::uint32_t>(cls);
@@ -147,6 +155,16 @@ std::uint32_t ParserHeap::newSlab(std::size_t cls) {
     slab.released = false;
     link(s);
     return s;
+}
+
+void ParserHeap::populate(std::uint32_t s) {
+    // A slab about to be used gets all its pages in one system call rather than one page fault
+    // each: on the project's VM a fault costs ~18 us and MADV_POPULATE_WRITE ~1.3 us a page, and
+    // after an idle period thousands of parsers come back at once (10,000 connections: ~30,000
+    // pages). Older kernels (before 5.14) refuse the advice: pages then come with faults.
+    if (!populateRefused_ && ::madvise(slabStart(s), kSlabBytes, kMadvPopulateWrite) != 0) {
+        populateRefused_ = true;
+    }
 }
 
 void* ParserHeap::take(std::size_t cls) {

@@ -88,9 +88,11 @@ class ParserHeap {
     void link(std::uint32_t slab);
     void unlink(std::uint32_t slab);
     void becameEmpty(std::uint32_t slab);
+    void populate(std::uint32_t slab);
 
     char* base_ = nullptr;  // the reserved space, mapped on first use
     bool reserveFailed_ = false;
+    bool populateRefused_ = false;  // the kernel has no MADV_POPULATE_WRITE
     std::vector<Slab> slabs_;
     std::array<std::uint32_t, kClasses> partial_{};  // first slab with a free block, per class
     std::vector<std::uint32_t> emptyResident_;
