@@ -179,43 +179,24 @@ void PepStore::publish(std::string_view domain, std::string_view username, std::
 
 void PepStore::retract(std::string_view domain, std::string_view username, std::string_view node,
                        std::string_view itemId, Done<PepRemoveResult> done) {
-    std::vector<BatchItem> batch;
-    batch.push_back(
-        {kRetract, {textParam(domain), textParam(username), textParam(node), textParam(itemId)}});
-    batch.push_back({kContacts, accountParams(domain, username)});
-    db_.executeBatch(std::move(batch), [done = std::move(done)](BatchResult r) mutable {
-        if (!r.ok()) {
-            done(std::unexpected(toStoreError(*r.error)));
-            return;
-        }
-        const QueryResult& d = r.results[0];
-        PepRemoveResult out;
-        if (d.rows() == 0) {
-            out.status = PepRemoveStatus::NoNode;
-        } else {
-            out.config = configAt(d, 0, 0);
-            if (d.int64(0, 4).value_or(0) == 0) {
-                out.status = PepRemoveStatus::NoItem;
-            } else {
-                out.contacts = jids(r.results[1]);
-            }
-        }
-        done(std::move(out));
-    });
+    removeWith(kRetract, domain, username,
+               {textParam(domain), textParam(username), textParam(node), textParam(itemId)}, true,
+               std::move(done));
 }
 
 void PepStore::purge(std::string_view domain, std::string_view username, std::string_view node,
                      Done<PepRemoveResult> done) {
-    removeWith(kPurge, domain, username, node, std::move(done));
+    removeWith(kPurge, domain, username, {textParam(domain), textParam(username), textParam(node)},
+               false, std::move(done));
 }
 
 void PepStore::removeWith(const Statement& statement, std::string_view domain,
-                          std::string_view username, std::string_view node,
+                          std::string_view username, Params params, bool countsItem,
                           Done<PepRemoveResult> done) {
     std::vector<BatchItem> batch;
-    batch.push_back({statement, {textParam(domain), textParam(username), textParam(node)}});
+    batch.push_back({statement, std::move(params)});
     batch.push_back({kContacts, accountParams(domain, username)});
-    db_.executeBatch(std::move(batch), [done = std::move(done)](BatchResult r) mutable {
+    db_.executeBatch(std::move(batch), [countsItem, done = std::move(done)](BatchResult r) mutable {
         if (!r.ok()) {
             done(std::unexpected(toStoreError(*r.error)));
             return;
@@ -226,7 +207,11 @@ void PepStore::removeWith(const Statement& statement, std::string_view domain,
             out.status = PepRemoveStatus::NoNode;
         } else {
             out.config = configAt(d, 0, 0);
-            out.contacts = jids(r.results[1]);
+            if (countsItem && d.int64(0, 4).value_or(0) == 0) {
+                out.status = PepRemoveStatus::NoItem;
+            } else {
+                out.contacts = jids(r.results[1]);
+            }
         }
         done(std::move(out));
     });
@@ -289,7 +274,8 @@ void PepStore::create(std::string_view domain, std::string_view username, std::s
 
 void PepStore::remove(std::string_view domain, std::string_view username, std::string_view node,
                       Done<PepRemoveResult> done) {
-    removeWith(kDelete, domain, username, node, std::move(done));
+    removeWith(kDelete, domain, username, {textParam(domain), textParam(username), textParam(node)},
+               false, std::move(done));
 }
 
 void PepStore::configure(std::string_view domain, std::string_view username, std::string_view node,

@@ -127,10 +127,11 @@ class PepStore {
                       Done<std::vector<PepLastItem>> done);
 
   private:
-    /// purge() and remove(): `statement` takes (domain, username, node) and returns the node's
-    /// configuration when the node existed.
+    /// retract(), purge() and remove(): `statement` takes `params` (domain, username, node and,
+    /// for retract, the item id) and returns the node's configuration when the node existed;
+    /// with `countsItem`, a fifth column that is 0 when there was no such item.
     void removeWith(const Statement& statement, std::string_view domain, std::string_view username,
-                    std::string_view node, Done<PepRemoveResult> done);
+                    Params params, bool countsItem, Done<PepRemoveResult> done);
 
     Database& db_;
 };
