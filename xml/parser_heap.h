@@ -19,7 +19,7 @@ namespace corvid::xml {
 ///
 /// A slab holds blocks of one size class; a class keeps a list of the slabs that have a free
 /// block. Releasing and resuming parsers under steady traffic reuses blocks without a system call
-/// (page faults are slow on virtual machines: ~20 us each on the project's). Blocks larger than
+/// (page faults are slow on virtual machines: ~18 us each on the project's). Blocks larger than
 /// the biggest class, or asked for once the reserved address space is full, come from malloc.
 /// Under AddressSanitizer every byte outside a live block is poisoned.
 ///
