@@ -6,13 +6,15 @@ set -euo pipefail
 PACKAGES=(
     # toolchain
     cmake make g++ clang libclang-rt-14-dev pkg-config git ca-certificates
+    # faster rebuilds (CMakeLists.txt uses it when present) and the formatter of .clang-format
+    ccache clang-format
     # libraries the server links against
     libexpat1-dev libssl-dev openssl libevent-dev libpq-dev libc-ares-dev libidn2-dev libicu-dev
     libtomlplusplus-dev libspdlog-dev
     # unit tests
     catch2
     # integration tests: a real database, real clients and other servers to talk to
-    postgresql python3-slixmpp python3-nbxmpp python3-pytest libstrophe-dev prosody ejabberd
+    postgresql python3-slixmpp python3-nbxmpp python3-pytest libstrophe-dev prosody lua-unbound ejabberd
     # scripts (ps, ss)
     procps iproute2
 )
