@@ -58,7 +58,11 @@ class BlockingModuleImpl final : public BlockingModule {
                             [this](const xml::Element& iq, const Jid& from, const Jid& to,
                                    LocalSession* origin) { handleIq(iq, from, to, origin); }));
         }
-        hooks_.push_back(hooks.addFeature(router::IqTarget::Account, std::string(ns::kBlocking)));
+        // XEP-0191 §3.1: clients look for the feature in their server's disco#info (Gajim,
+        // Conversations, Profanity); the account, which answers the iqs, lists it too.
+        for (auto target : {router::IqTarget::Host, router::IqTarget::Account}) {
+            hooks_.push_back(hooks.addFeature(target, std::string(ns::kBlocking)));
+        }
         hooks_.push_back(hooks.onSession(router::SessionEvent::Bound, [this](LocalSession& s) {
             account(s.jid().bare());  // load now: the first stanzas will need it
         }));
