@@ -291,7 +291,7 @@ void ClientSession::handleNegotiation(xml::Element&& element) {
         } else if (name == "response") {
             handleSaslResponse(element);
         } else if (name == "abort") {
-            saslFailure(sasl::Failure::Aborted);
+            saslFailure(sasl::Failure::Aborted);  // RFC 6120 §6.4.4
         } else {
             saslFailure(sasl::Failure::MalformedRequest);
         }
@@ -375,11 +375,13 @@ void ClientSession::handleAuth(const xml::Element& auth) {
         auto prepped = stanza::prepOpaqueString(password);
         return prepped ? std::optional<std::string>(std::move(*prepped)) : std::nullopt;
     };
-    sasl_->mechanism = sasl::makeMechanism(mechanismName, options);
-    if (!sasl_->mechanism) {
+    sasl::MechanismPtr mechanism = sasl::makeMechanism(mechanismName, options);
+    if (!mechanism) {
         saslFailure(sasl::Failure::InvalidMechanism);
         return;
     }
+    endExchange();  // (none is running here; this only makes the new exchange's id fresh)
+    sasl_->mechanism = std::move(mechanism);
     // RFC 6120 §6.4.2: no text = no initial response; "=" = an empty one.
     const std::string text = auth.text();
     std::optional<std::string> initial;
@@ -426,17 +428,27 @@ void ClientSession::handleSaslStep(sasl::Step step) {
             sasl_->awaitingCredentials = true;
             C2sServer& server = server_;
             const router::SessionId id = id_;
-            server_.lookupCredentials(*user, domain_, [&server, id](CredentialsResult result) {
-                if (ClientSession* self = server.findSession(id)) {
-                    self->onCredentials(std::move(result));
-                }
-            });
+            const std::uint64_t exchange = sasl_->exchange;
+            server_.lookupCredentials(*user, domain_,
+                                      [&server, id, exchange](CredentialsResult result) {
+                                          if (ClientSession* self = server.findSession(id)) {
+                                              self->onCredentials(exchange, std::move(result));
+                                          }
+                                      });
             return;
         }
         case Kind::Success: {
             auto user = stanza::prepLocalpart(step.username);
             auto bare = user ? Jid::make(*user, domain_, "") : std::unexpected(user.error());
             if (!bare) {
+                saslFailure(sasl::Failure::NotAuthorized);
+                return;
+            }
+            // Credentials prove only the account they were looked up for. The exchange-id checks
+            // keep late results away from other exchanges; this is the last line behind them.
+            if (sasl_->user.empty() || *user != sasl_->user) {
+                log::error("c2s {} {}: SASL success for '{}' with the credentials of '{}'; refused",
+                           id_, stream_.peerAddress(), *user, sasl_->user);
                 saslFailure(sasl::Failure::NotAuthorized);
                 return;
             }
@@ -470,13 +482,16 @@ void ClientSession::handleSaslStep(sasl::Step step) {
     }
 }
 
-void ClientSession::onCredentials(CredentialsResult result) {
-    if (!sasl_ || !sasl_->awaitingCredentials || !sasl_->mechanism ||
-        state_ != State::Authenticating) {
-        return;  // the client gave up meanwhile
+bool ClientSession::awaiting(std::uint64_t exchange) const {
+    return sasl_ && sasl_->awaitingCredentials && sasl_->exchange == exchange && sasl_->mechanism &&
+           state_ == State::Authenticating;
+}
+
+void ClientSession::onCredentials(std::uint64_t exchange, CredentialsResult result) {
+    if (!awaiting(exchange)) {
+        return;  // that exchange was aborted, failed or replaced meanwhile
     }
     if (!result) {
-        sasl_->awaitingCredentials = false;
         // RFC 6120 §6.5.12: the database is away; the client may retry later.
         saslFailure(sasl::Failure::TemporaryAuthFailure, "account database unavailable");
         return;
@@ -501,16 +516,31 @@ void ClientSession::onCredentials(CredentialsResult result) {
         [job, credentials = std::move(*result)]() mutable {
             job->step = job->mechanism->provideCredentials(std::move(credentials));
         },
-        [check = std::move(check), &server, id]() mutable {
-            ClientSession* self = server.findSession(id);
-            if (self == nullptr || !self->sasl_ || !self->sasl_->awaitingCredentials ||
-                self->state_ != State::Authenticating) {
-                return;  // the client went away or gave up meanwhile
+        [check = std::move(check), &server, id, exchange]() mutable {
+            if (ClientSession* self = server.findSession(id)) {
+                self->onPlainChecked(exchange, std::move(check->mechanism), std::move(check->step));
             }
-            self->sasl_->awaitingCredentials = false;
-            self->sasl_->mechanism = std::move(check->mechanism);
-            self->handleSaslStep(std::move(check->step));
         });
+}
+
+void ClientSession::onPlainChecked(std::uint64_t exchange, sasl::MechanismPtr mechanism,
+                                   sasl::Step step) {
+    // While the worker held the mechanism, sasl_->mechanism was empty: an <abort/> or a new
+    // <auth/> meanwhile bumped the exchange id, which is what tells them apart.
+    if (!sasl_ || !sasl_->awaitingCredentials || sasl_->exchange != exchange || sasl_->mechanism ||
+        state_ != State::Authenticating) {
+        return;
+    }
+    sasl_->awaitingCredentials = false;
+    sasl_->mechanism = std::move(mechanism);
+    handleSaslStep(std::move(step));
+}
+
+void ClientSession::endExchange() {
+    ++sasl_->exchange;
+    sasl_->mechanism.reset();
+    sasl_->awaitingCredentials = false;
+    sasl_->user.clear();
 }
 
 void ClientSession::saslFailure(sasl::Failure failure, std::string_view text) {
@@ -528,10 +558,13 @@ void ClientSession::saslFailure(sasl::Failure failure, std::string_view text) {
             stream_.peerAddress(), sasl_->user.empty() ? "" : sasl_->user + "@" + domain_);
         log::info("c2s {} {}: authentication failed for '{}'", id_, stream_.peerAddress(),
                   sasl_->user);
+    } else if (state_ == State::Authenticating && failure != sasl::Failure::TemporaryAuthFailure) {
+        // An exchange the client abandoned (<abort/>, a second <auth/>, garbage) counts against
+        // its address like a failure: otherwise starting and abandoning exchanges would be a free
+        // way to make the server look credentials up and derive keys over and over.
+        server_.authThrottle().recordFailure(stream_.peerAddress(), "");
     }
-    sasl_->mechanism.reset();
-    sasl_->awaitingCredentials = false;
-    sasl_->user.clear();
+    endExchange();
     if (state_ == State::Authenticating) {
         transitionTo(State::Negotiating);
     }

@@ -2,6 +2,7 @@
 
 #include <event2/event.h>
 
+#include <cstdint>
 #include <expected>
 #include <functional>
 #include <memory>
@@ -120,7 +121,12 @@ class ClientSession final : public router::LocalSession, private stream::XmppStr
     void handleAuth(const xml::Element& auth);
     void handleSaslResponse(const xml::Element& response);
     void handleSaslStep(sasl::Step step);
-    void onCredentials(CredentialsResult result);
+    void onCredentials(std::uint64_t exchange, CredentialsResult result);
+    void onPlainChecked(std::uint64_t exchange, sasl::MechanismPtr mechanism, sasl::Step step);
+    /// The exchange (if any) is over: drop its mechanism; late results for it will be ignored.
+    void endExchange();
+    /// Whether a late result belongs to the exchange that is still waiting for it.
+    bool awaiting(std::uint64_t exchange) const;
     void saslFailure(sasl::Failure failure, std::string_view text = {});
     void handleBind(const xml::Element& iq);
     void handleStanza(xml::Element&& stanza);
@@ -141,7 +147,13 @@ class ClientSession final : public router::LocalSession, private stream::XmppStr
     struct SaslState {
         sasl::MechanismPtr mechanism;
         std::vector<std::string> offered;  // the mechanisms of the last features
-        std::string user;                  // authcid being tried, for the throttle
+        /// Identifies the exchange in progress: bumped whenever one starts or ends, so that a
+        /// credential look-up or a PLAIN check that comes back for an exchange that was aborted,
+        /// failed or replaced meanwhile is recognised and dropped.
+        std::uint64_t exchange = 0;
+        /// The normalised authcid of this exchange once known (its credentials were looked up
+        /// for it, and only it may be authenticated by them); also the throttle's key.
+        std::string user;
         bool awaitingCredentials = false;
     };
     std::unique_ptr<SaslState> sasl_;  // null once authenticated
