@@ -136,8 +136,8 @@ SSL* TlsContexts::newServerSsl() const {
 }
 
 std::string TlsContexts::tlsExporter(SSL* ssl) {
-    // RFC 9266 §2: 32 bytes, label "EXPORTER-Channel-Binding", no context. Only defined for
-    // TLS 1.3 (or 1.2 with extended master secret); we offer it on TLS 1.3 only.
+    // RFC 9266 §2: 32 bytes, label "EXPORTER-Channel-Binding", no context. RFC 9266 §3 also
+    // allows it on TLS 1.2 with extended master secret; we offer it on TLS 1.3 only.
     if (SSL_version(ssl) < TLS1_3_VERSION) {
         return {};
     }
@@ -178,9 +178,13 @@ std::string TlsContexts::tlsServerEndPoint(SSL* ssl) {
 }
 
 std::string TlsContexts::tlsUnique(SSL* ssl) {
+    // RFC 9266 §3: tls-unique is undefined on TLS 1.3, and on TLS 1.2 without extended master
+    // secret (RFC 7627) two connections can be made to share it (the triple-handshake attack).
+    if (SSL_version(ssl) != TLS1_2_VERSION || SSL_get_extms_support(ssl) != 1) {
+        return {};
+    }
     // RFC 5929 §3.1: the first Finished message of the handshake. For a new session that is the
-    // client's, for a resumed one the server's. COMPAT: widely used by clients (slixmpp, older
-    // Conversations) even on TLS 1.3, where RFC 9266 prefers tls-exporter.
+    // client's, for a resumed one the server's.
     unsigned char buf[EVP_MAX_MD_SIZE];
     std::size_t len = SSL_session_reused(ssl) ? SSL_get_finished(ssl, buf, sizeof(buf))
                                               : SSL_get_peer_finished(ssl, buf, sizeof(buf));

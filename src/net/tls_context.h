@@ -50,9 +50,12 @@ class TlsContexts {
     /// A new server-side SSL for an accepted connection.
     SSL* newServerSsl() const;
 
-    /// Channel-binding data of an established connection (RFC 9266, RFC 5929, RFC 5929 §3).
+    /// Channel-binding data of an established server-side connection; empty where the type is
+    /// not available. tls-exporter (RFC 9266): TLS 1.3 only.
     static std::string tlsExporter(SSL* ssl);
+    /// tls-server-end-point (RFC 5929 §4): the hash of our certificate.
     static std::string tlsServerEndPoint(SSL* ssl);
+    /// tls-unique (RFC 5929 §3): TLS 1.2 with extended master secret only (RFC 9266 §3).
     static std::string tlsUnique(SSL* ssl);
 
   private:

@@ -26,6 +26,11 @@ class Client(slixmpp.ClientXMPP):
         super().__init__(jid, password)
         self.ssl_context.check_hostname = False
         self.ssl_context.verify_mode = ssl.CERT_NONE
+        # slixmpp 1.8 binds SCRAM-*-PLUS to tls-unique only, which RFC 9266 §3 rules out on
+        # TLS 1.3: there the server refuses it and every later SCRAM try (flag "y"), and slixmpp
+        # ends with PLAIN after failures that count against the throttle. TLS 1.2, with extended
+        # master secret as Python negotiates by default, keeps its channel binding working.
+        self.ssl_context.maximum_version = ssl.TLSVersion.TLSv1_2
         self.messages: asyncio.Queue = asyncio.Queue()
         self.stream_errors: list = []
         self.started: asyncio.Future = asyncio.get_running_loop().create_future()

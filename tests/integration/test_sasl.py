@@ -5,15 +5,16 @@ import ssl
 
 import pytest
 
-from xmpp_raw import (NS_SASL, NS_SASL_CB, NS_TLS, RawClient, ScramClient, channel_binding_types,
-                      downgrade_protection_hash, mechanisms, q, sasl_failure_condition, to_str)
+from xmpp_raw import (NS_SASL, NS_SASL_CB, NS_TLS, SSL_OP_NO_EXTENDED_MASTER_SECRET, RawClient,
+                      ScramClient, channel_binding_types, downgrade_protection_hash, mechanisms, q,
+                      sasl_failure_condition, to_str)
 
 DEFAULT_MECHANISMS = ["SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS", "SCRAM-SHA-256", "SCRAM-SHA-1",
                       "PLAIN"]
 
 
-def tls_client(server, tls_max=None) -> tuple[RawClient, object]:
-    c = RawClient(server.port, tls_max_version=tls_max)
+def tls_client(server, tls_max=None, tls_options=0) -> tuple[RawClient, object]:
+    c = RawClient(server.port, tls_max_version=tls_max, tls_options=tls_options)
     c.open_stream()
     feats = c.starttls()
     return c, feats
@@ -44,10 +45,10 @@ def test_features_before_and_after_tls(server):
     feats = c.starttls()
     assert feats.find(q(NS_TLS, "starttls")) is None, "STARTTLS offered again after TLS"
     assert mechanisms(feats) == DEFAULT_MECHANISMS, to_str(feats)
-    # XEP-0440: the channel-binding types -PLUS can use on this connection.
-    types = channel_binding_types(feats)
-    assert "tls-server-end-point" in types and "tls-unique" in types, to_str(feats)
-    assert len(types) == len(set(types))
+    # XEP-0440: the channel-binding types -PLUS can use on this connection (TLS 1.3: no
+    # tls-unique, RFC 9266 §3).
+    assert c.sock.version() == "TLSv1.3"
+    assert channel_binding_types(feats) == ["tls-exporter", "tls-server-end-point"], to_str(feats)
     c.close()
 
 
@@ -70,9 +71,9 @@ def test_scram(server, mechanism, initial_response):
 @pytest.mark.parametrize("mechanism", ["SCRAM-SHA-1-PLUS", "SCRAM-SHA-256-PLUS"])
 @pytest.mark.parametrize("cb_type,tls_max", [
     ("tls-server-end-point", None),
+    ("tls-server-end-point", ssl.TLSVersion.TLSv1_2),
     ("tls-unique", ssl.TLSVersion.TLSv1_2),
-    ("tls-unique", None),
-], ids=["tls-server-end-point", "tls-unique-tls1.2", "tls-unique-tls1.3"])
+], ids=["tls-server-end-point", "tls-server-end-point-tls1.2", "tls-unique-tls1.2-ems"])
 def test_scram_plus(server, mechanism, cb_type, tls_max):
     server.add_user("alice@localhost", "correct horse")
     c, feats = tls_client(server, tls_max)
@@ -81,6 +82,27 @@ def test_scram_plus(server, mechanism, cb_type, tls_max):
     r = c.auth_scram("alice", "correct horse", mechanism, cb_type=cb_type)
     assert r.success, f"{to_str(r.element)} (TLS {c.sock.version()})"
     assert r.server_signature_ok
+    finish_login(c, "alice")
+
+
+@pytest.mark.parametrize("tls_max,tls_options,advertised", [
+    (None, 0, ["tls-exporter", "tls-server-end-point"]),
+    (ssl.TLSVersion.TLSv1_2, SSL_OP_NO_EXTENDED_MASTER_SECRET, ["tls-server-end-point"]),
+], ids=["tls1.3", "tls1.2-without-ems"])
+def test_tls_unique_only_where_safe(server, tls_max, tls_options, advertised):
+    """RFC 9266 §3: tls-unique is undefined on TLS 1.3 and open to the triple-handshake attack on
+    TLS 1.2 without extended master secret (RFC 7627). It is neither advertised (XEP-0440) nor
+    accepted there; -PLUS stays on offer with the types that are safe."""
+    server.add_user("alice@localhost", "pw")
+    c, feats = tls_client(server, tls_max, tls_options)
+    assert channel_binding_types(feats) == advertised, f"{to_str(feats)} (TLS {c.sock.version()})"
+    assert "SCRAM-SHA-256-PLUS" in mechanisms(feats)
+    # Python computes tls-unique whatever the version; the server must not take it.
+    r = c.auth_scram("alice", "pw", "SCRAM-SHA-256-PLUS", cb_type="tls-unique")
+    assert not r.success, f"tls-unique accepted on {c.sock.version()}"
+    assert r.server_first is None, "the exchange went on with tls-unique"
+    r = c.auth_scram("alice", "pw", "SCRAM-SHA-256-PLUS", cb_type="tls-server-end-point")
+    assert r.success, to_str(r.element)
     finish_login(c, "alice")
 
 

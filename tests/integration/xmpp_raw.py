@@ -124,12 +124,18 @@ class StreamReader:
 # --- the client -------------------------------------------------------------------------------------
 
 
-def client_tls_context(max_version: Optional[ssl.TLSVersion] = None) -> ssl.SSLContext:
+# OpenSSL's SSL_OP_NO_EXTENDED_MASTER_SECRET (RFC 7627), which Python's ssl module does not name.
+SSL_OP_NO_EXTENDED_MASTER_SECRET = 1 << 0
+
+
+def client_tls_context(max_version: Optional[ssl.TLSVersion] = None,
+                       options: int = 0) -> ssl.SSLContext:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
     if max_version is not None:
         ctx.maximum_version = max_version
+    ctx.options |= options
     return ctx
 
 
@@ -137,10 +143,12 @@ class RawClient:
     """One connection to corvid. `log` keeps everything received, for failure messages."""
 
     def __init__(self, port: int, *, host: str = "127.0.0.1", direct_tls: bool = False,
-                 tls_max_version: Optional[ssl.TLSVersion] = None, source_ip: Optional[str] = None,
-                 rcvbuf: Optional[int] = None, timeout: float = DEFAULT_TIMEOUT) -> None:
+                 tls_max_version: Optional[ssl.TLSVersion] = None, tls_options: int = 0,
+                 source_ip: Optional[str] = None, rcvbuf: Optional[int] = None,
+                 timeout: float = DEFAULT_TIMEOUT) -> None:
         self.timeout = timeout
         self.tls_max_version = tls_max_version
+        self.tls_options = tls_options  # extra SSL_OP_* bits, e.g. SSL_OP_NO_EXTENDED_MASTER_SECRET
         self.received = bytearray()  # everything received since the connection was made
         self.sock: socket.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if rcvbuf is not None:
@@ -168,7 +176,7 @@ class RawClient:
         return isinstance(self.sock, ssl.SSLSocket)
 
     def _wrap_tls(self) -> None:
-        ctx = client_tls_context(self.tls_max_version)
+        ctx = client_tls_context(self.tls_max_version, self.tls_options)
         self.sock.settimeout(self.timeout)
         self.sock = ctx.wrap_socket(self.sock, server_hostname="localhost")
 
