@@ -83,6 +83,7 @@ struct LimitsConfig {
     std::size_t outputBufferBytes = 1048576;
     std::size_t s2sMaxStanzaBytes = 524288;
     std::size_t s2sQueueMax = 1000;
+    std::size_t workerQueueMax = 1024;
 };
 
 struct AuthConfig {

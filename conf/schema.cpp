@@ -147,6 +147,9 @@ std::vector<KeyInfo> buildSchema() {
                 "largest stanza accepted from a peer server"),
         integer("limits.s2s_queue_max", "1000", 1, 1'000'000,
                 "stanzas queued for a remote domain while its connection is set up"),
+        integer("limits.worker_queue_max", "1024", 1, 1'000'000,
+                "password hashing jobs (PLAIN logins, password changes, registrations) waiting "
+                "for or running on the worker thread"),
 
         // --- [auth] ---
         section("auth", "client authentication (SASL, RFC 6120 §6)"),

@@ -128,7 +128,7 @@ bool Server::setUp() {
         router_.addLocalDomain(host.domain);
     }
 
-    workers_ = std::make_unique<util::WorkerPool>(base_.get(), 1);
+    workers_ = std::make_unique<util::WorkerPool>(base_.get(), 1, config_.limits.workerQueueMax);
 
     storage::DbConfig db;
     db.dsn = config_.database.dsn;

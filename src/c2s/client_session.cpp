@@ -512,7 +512,7 @@ void ClientSession::onCredentials(std::uint64_t exchange, CredentialsResult resu
     Check* job = check.get();
     C2sServer& server = server_;
     const router::SessionId id = id_;
-    server_.workers().post(
+    const auto posted = server_.workers().post(
         [job, credentials = std::move(*result)]() mutable {
             job->step = job->mechanism->provideCredentials(std::move(credentials));
         },
@@ -521,6 +521,10 @@ void ClientSession::onCredentials(std::uint64_t exchange, CredentialsResult resu
                 self->onPlainChecked(exchange, std::move(check->mechanism), std::move(check->step));
             }
         });
+    if (!posted) {
+        // RFC 6120 §6.5.12: too many passwords are being hashed; the client may retry later.
+        saslFailure(sasl::Failure::TemporaryAuthFailure, "the server is busy; try again later");
+    }
 }
 
 void ClientSession::onPlainChecked(std::uint64_t exchange, sasl::MechanismPtr mechanism,

@@ -59,6 +59,7 @@ TEST_CASE("a minimal configuration gets every default", "[conf]") {
     CHECK(c.limits.outputBufferBytes == 1048576);
     CHECK(c.limits.s2sMaxStanzaBytes == 524288);
     CHECK(c.limits.s2sQueueMax == 1000);
+    CHECK(c.limits.workerQueueMax == 1024);
 
     CHECK(c.auth.mechanisms == std::vector<std::string>{"SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS",
                                                         "SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"});
@@ -146,6 +147,7 @@ port = 5555
 max_stanza_bytes = 100000
 max_stanza_bytes_preauth = 4096
 idle_timeout_s = 0
+worker_queue_max = 8
 [auth]
 mechanisms = ["SCRAM-SHA-256", "EXTERNAL"]
 allow_plaintext = true
@@ -210,6 +212,7 @@ port = 3479
     CHECK(c.limits.maxStanzaBytes == 100000);
     CHECK(c.limits.maxStanzaBytesPreauth == 4096);
     CHECK(c.limits.idleTimeout.count() == 0);
+    CHECK(c.limits.workerQueueMax == 8);
     CHECK(c.limits.maxDepth == 32);
 
     CHECK(c.auth.mechanisms == std::vector<std::string>{"SCRAM-SHA-256", "EXTERNAL"});
@@ -336,13 +339,16 @@ TEST_CASE("each kind of error names its key, line and column", "[conf]") {
     SECTION("value out of range") {
         const auto errors = errorsOf(
             "[database]\ndsn = \"\"\nconnections = 65\n[[hosts]]\ndomain = \"a.org\"\n"
-            "[[listeners]]\ntype = \"c2s\"\nport = 0\n");
+            "[[listeners]]\ntype = \"c2s\"\nport = 0\n[limits]\nworker_queue_max = 0\n");
         const auto e = errorFor(errors, "database.connections");
         CHECK(e.line == 3);
         CHECK(e.message == "must be between 1 and 64, got 65");
         const auto p = errorFor(errors, "listeners[0].port");
         CHECK(p.line == 8);
         CHECK(p.message == "must be between 1 and 65535, got 0");
+        const auto w = errorFor(errors, "limits.worker_queue_max");
+        CHECK(w.line == 10);
+        CHECK(w.message == "must be between 1 and 1000000, got 0");
     }
     SECTION("value not allowed") {
         const auto errors = errorsOf(kMinimal +
