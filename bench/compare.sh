@@ -181,16 +181,6 @@ enabled = false
 
 [modules.offline]
 enabled = false
-[modules.mam]
-enabled = false
-[modules.carbons]
-enabled = false
-[modules.sm]
-enabled = false
-[modules.upload]
-enabled = false
-[modules.muc]
-enabled = false
 [modules.pep]
 enabled = false
 TOML

@@ -36,7 +36,7 @@ std::uint16_t defaultPort(ListenerType type);
 
 struct ServerConfig {
     LogLevel logLevel = LogLevel::Info;
-    std::optional<std::string> pidFile;
+    std::optional<std::string> pidFile;  ///< never set while server.pid_file is not built
     ResourceConflict bindResourceConflict = ResourceConflict::Replace;
 };
 
@@ -63,7 +63,7 @@ struct HostConfig {
     /// s2s disabled).
     std::optional<std::string> certificate;
     std::optional<std::string> key;
-    std::vector<std::string> admins;  ///< normalised bare JIDs
+    std::vector<std::string> admins;  ///< normalised bare JIDs; empty while not built
 };
 
 struct ListenerConfig {
@@ -139,8 +139,8 @@ struct Config {
     LimitsConfig limits;
     AuthConfig auth;
     S2sConfig s2s;
-    std::vector<ComponentConfig> components;
-    /// Every known module, configured or not.
+    std::vector<ComponentConfig> components;  ///< empty while [[components]] is not built
+    /// Every module this version has (moduleNames()), configured or not.
     std::map<std::string, ModuleConfig, std::less<>> modules;
 
     /// The named module. Asking for a module the schema does not know is a programming error

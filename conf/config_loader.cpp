@@ -1,8 +1,9 @@
 // Loads corvid.toml in three steps:
 //  1. toml++ parses the text (a syntax error stops here: toml++ reports only the first one);
-//  2. the document is walked against the schema table (conf/schema.cpp): unknown keys, wrong
-//     types, bounds, allowed values, string formats and missing required keys are reported, valid
-//     strings are normalised in place, and defaults are inserted for absent keys;
+//  2. the document is walked against the schema table (conf/schema.cpp): unknown keys, keys and
+//     values of features not built yet (notYetBuilt()), wrong types, bounds, allowed values,
+//     string formats and missing required keys are reported, valid strings are normalised in
+//     place, and defaults are inserted for absent keys;
 //  3. the typed Config is built, checking the rules that span several keys (unique domains and
 //     listeners, certificate/key pairs, ...).
 // Every error is collected; the Config is returned only when there are none.
@@ -13,6 +14,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <iterator>
 #include <set>
 #include <sstream>
 #include <unordered_set>
@@ -161,6 +163,8 @@ class Loader {
 
   private:
     static constexpr Location kRootLocation{1, 1};
+    static constexpr std::string_view kNotAvailable =
+        "not available in this version (see \"Not yet available\" in docs/configuration.md)";
 
     void error(Location at, std::string key, std::string message) {
         errors_.push_back(ConfigError{.file = file_,
@@ -196,10 +200,16 @@ class Loader {
                 invalid_.insert(&node);
                 continue;
             }
+            if (!isBuilt(row->path)) {
+                // Reported once, at the key; whatever it holds is not looked at.
+                invalid(node, keyLocation, joinPath(concrete, tomlKey(name)),
+                        std::string(kNotAvailable));
+                continue;
+            }
             checkValue(*row, node, joinPath(concrete, tomlKey(name)), keyLocation);
         }
         for (const KeyInfo* row : childrenOf(schemaPath)) {
-            if (table.contains(row->name())) {
+            if (table.contains(row->name()) || !isBuilt(row->path)) {
                 continue;
             }
             const std::string key = joinPath(concrete, row->name());
@@ -234,9 +244,12 @@ class Loader {
 
     void unknownKey(std::string_view schemaPath, const std::string& concrete,
                     const std::string& name, Location at) {
+        // Suggestions name only keys that would work.
         std::vector<std::string_view> siblings;
         for (const KeyInfo* row : childrenOf(schemaPath)) {
-            siblings.push_back(row->name());
+            if (isBuilt(row->path)) {
+                siblings.push_back(row->name());
+            }
         }
         const bool isModule = schemaPath == "modules";
         std::string message = isModule ? "unknown module" : "unknown key";
@@ -245,7 +258,8 @@ class Loader {
         } else if (!isModule) {
             // Maybe the right key in the wrong section.
             for (const KeyInfo& row : schema()) {
-                if (row.isLeaf() && row.name() == name && row.parent() != schemaPath) {
+                if (row.isLeaf() && row.name() == name && row.parent() != schemaPath &&
+                    isBuilt(row.path)) {
                     message += " (did you mean " + std::string(row.path) + "?)";
                     break;
                 }
@@ -335,14 +349,23 @@ class Loader {
     bool checkString(const KeyInfo& row, toml::value<std::string>& value, const std::string& key,
                      Location at) {
         const std::string& s = value.get();
-        if (!row.allowed.empty() &&
-            std::find(row.allowed.begin(), row.allowed.end(), s) == row.allowed.end()) {
-            std::string message = "must be one of " + oneOf(row.allowed) + ", got " + quoted(s);
-            if (auto near = closest(s, row.allowed)) {
-                message += " (did you mean " + quoted(*near) + "?)";
+        if (!row.allowed.empty()) {
+            std::vector<std::string_view> built;
+            std::copy_if(row.allowed.begin(), row.allowed.end(), std::back_inserter(built),
+                         [&](std::string_view v) { return isBuiltValue(row.path, v); });
+            if (std::find(row.allowed.begin(), row.allowed.end(), s) != row.allowed.end() &&
+                !isBuiltValue(row.path, s)) {
+                error(at, key, quoted(s) + " is " + std::string(kNotAvailable));
+                return false;
             }
-            error(at, key, std::move(message));
-            return false;
+            if (std::find(built.begin(), built.end(), s) == built.end()) {
+                std::string message = "must be one of " + oneOf(built) + ", got " + quoted(s);
+                if (auto near = closest(s, built)) {
+                    message += " (did you mean " + quoted(*near) + "?)";
+                }
+                error(at, key, std::move(message));
+                return false;
+            }
         }
         const auto length = static_cast<std::int64_t>(s.size());
         if (length < row.min) {

@@ -100,7 +100,7 @@ std::vector<KeyInfo> buildSchema() {
          .min = 1,
          .doc = "the virtual hosts served (at least one)"},
         required(string("hosts[].domain", "", StringFormat::Domain,
-                        "the domain served; unique among hosts and components")),
+                        "the domain served; unique among hosts")),
         string("hosts[].certificate", "", StringFormat::NonEmpty,
                "PEM certificate chain for this host (default: tls.certificate)"),
         string("hosts[].key", "", StringFormat::NonEmpty,
@@ -309,6 +309,45 @@ std::vector<KeyInfo> buildSchema() {
 
 }  // namespace
 
+// What the schema already describes but this version does not have: each line is a feature, and
+// the change that builds it deletes the line. Keep docs/configuration.md ("Not yet available")
+// in step; tests/unit/conf/ checks both.
+const std::vector<NotYetBuilt>& notYetBuilt() {
+    static const std::vector<NotYetBuilt> entries = {
+        {"server.pid_file"},
+        {"hosts[].admins"},                 // nothing has host administrators yet
+        {"listeners[].type", "component"},  // XEP-0114
+        {"components"},                     // XEP-0114
+        {"modules.carbons"},                // XEP-0280
+        {"modules.mam"},                    // XEP-0313
+        {"modules.csi"},                    // XEP-0352
+        {"modules.sm"},                     // XEP-0198
+        {"modules.muc"},                    // XEP-0045
+        {"modules.upload"},                 // XEP-0363
+        {"modules.push"},                   // XEP-0357
+        {"modules.extdisco"},               // XEP-0215
+    };
+    return entries;
+}
+
+bool isBuilt(std::string_view path) {
+    for (const NotYetBuilt& e : notYetBuilt()) {
+        if (!e.value.empty() || !path.starts_with(e.path)) {
+            continue;
+        }
+        const std::string_view rest = path.substr(e.path.size());
+        if (rest.empty() || rest.starts_with(".") || rest.starts_with("[]")) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool isBuiltValue(std::string_view path, std::string_view value) {
+    return std::none_of(notYetBuilt().begin(), notYetBuilt().end(),
+                        [&](const NotYetBuilt& e) { return e.path == path && e.value == value; });
+}
+
 std::string_view KeyInfo::name() const {
     const auto dot = path.rfind('.');
     return dot == std::string_view::npos ? path : path.substr(dot + 1);
@@ -344,7 +383,9 @@ std::vector<const KeyInfo*> childrenOf(std::string_view parent) {
 std::vector<std::string_view> moduleNames() {
     std::vector<std::string_view> out;
     for (const KeyInfo* k : childrenOf("modules")) {
-        out.push_back(k->name());
+        if (isBuilt(k->path)) {
+            out.push_back(k->name());
+        }
     }
     return out;
 }

@@ -60,15 +60,37 @@ struct KeyInfo {
 };
 
 /// Every configuration key, sections before their keys, in the order the docs present them.
+/// Some describe features this version does not have yet (see notYetBuilt()).
 const std::vector<KeyInfo>& schema();
+
+/// A key, or one value of a string key, that the schema describes but this version does not
+/// implement. Using it is an error ("not available in this version") rather than a setting that
+/// silently does nothing, and the docs list it under "not yet" instead of documenting it.
+struct NotYetBuilt {
+    /// A schema path; a section or array of tables covers every key inside it.
+    std::string_view path;
+    /// Empty: the key itself. Otherwise only this value of the string key `path`.
+    std::string_view value;
+};
+
+/// The features the schema describes but this version lacks. The change that builds one deletes
+/// its line here (conf/schema.cpp) and documents its keys.
+const std::vector<NotYetBuilt>& notYetBuilt();
+
+/// False when the key at `path`, or a section containing it, is listed in notYetBuilt().
+bool isBuilt(std::string_view path);
+
+/// False when this value of the string key `path` is listed in notYetBuilt().
+bool isBuiltValue(std::string_view path, std::string_view value);
 
 /// The row with exactly this schema path, or nullptr.
 const KeyInfo* findKey(std::string_view path);
 
-/// The rows directly inside the section `parent` ("" for the root, "hosts[]" for [[hosts]]).
+/// The rows directly inside the section `parent` ("" for the root, "hosts[]" for [[hosts]]),
+/// built or not.
 std::vector<const KeyInfo*> childrenOf(std::string_view parent);
 
-/// Names of the known modules (the tables under [modules]).
+/// Names of the modules this version has (the built tables under [modules]).
 std::vector<std::string_view> moduleNames();
 
 /// A short name for the type, as used in messages and docs ("integer", "array of strings" ...).

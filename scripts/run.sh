@@ -95,7 +95,6 @@ key = "$run/$domain.key"
 
 [[hosts]]
 domain = "$domain"
-admins = ["demo@$domain"]
 
 [[listeners]]
 type = "c2s"
@@ -109,10 +108,6 @@ port = $c2s_tls_port
 
 # A server named localhost cannot federate.
 [s2s]
-enabled = false
-
-# HTTP upload needs a web server in front of its directory; the demo has none.
-[modules.upload]
 enabled = false
 EOF
 if [[ ! -x $corvid ]]; then
