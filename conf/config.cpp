@@ -1,6 +1,9 @@
 #include "conf/config.h"
 
+#include <sys/stat.h>
+
 #include <cassert>
+#include <cstdio>
 
 namespace corvid::conf {
 
@@ -47,6 +50,44 @@ std::uint16_t defaultPort(ListenerType type) {
             return 5347;  // XEP-0114 (customary)
     }
     return 5222;
+}
+
+namespace {
+
+std::string whom(bool group, bool others) {
+    return group && others ? "group and others" : group ? "group" : "others";
+}
+
+}  // namespace
+
+std::optional<std::string> permissionWarning(const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) {
+        return std::nullopt;
+    }
+    const mode_t mode = st.st_mode;
+    const bool groupRead = (mode & S_IRGRP) != 0, othersRead = (mode & S_IROTH) != 0;
+    const bool groupWrite = (mode & S_IWGRP) != 0, othersWrite = (mode & S_IWOTH) != 0;
+    const bool read = groupRead || othersRead, write = groupWrite || othersWrite;
+    if (!read && !write) {
+        return std::nullopt;
+    }
+    std::string exposure;
+    if (read && write && groupRead == groupWrite && othersRead == othersWrite) {
+        exposure = "readable and writable by " + whom(groupRead, othersRead);
+    } else {
+        if (read) {
+            exposure = "readable by " + whom(groupRead, othersRead);
+        }
+        if (write) {
+            exposure += (read ? ", writable by " : "writable by ") + whom(groupWrite, othersWrite);
+        }
+    }
+    char octal[8];
+    std::snprintf(octal, sizeof(octal), "%04o", static_cast<unsigned>(mode & 07777));
+    return path + " is " + exposure + " (mode " + octal +
+           "), but it holds the database DSN and may hold secrets: make it mode 600, owned by the "
+           "user corvid runs as";
 }
 
 const ModuleConfig& Config::module(std::string_view name) const {

@@ -154,6 +154,12 @@ struct Config {
 /// problem found, in file order.
 std::expected<Config, std::vector<ConfigError>> loadConfigFile(const std::string& path);
 
+/// A warning when users other than the owner may read or write the configuration file at
+/// `path` (it holds the database DSN and may hold secrets such as s2s.dialback_secret): says who
+/// may do what and the mode. nullopt when only its owner can, or when it cannot be examined
+/// (loading it reports that).
+std::optional<std::string> permissionWarning(const std::string& path);
+
 /// Validates configuration text; sourceName is used in errors ("corvid.toml").
 std::expected<Config, std::vector<ConfigError>> loadConfigString(std::string_view text,
                                                                  std::string_view sourceName);

@@ -82,7 +82,9 @@ for p in "$c2s_port" "$c2s_tls_port"; do
     fi
 done
 # Rewritten on every run so that it follows the database port; copy it elsewhere to customise.
-cat >"$run/corvid.toml" <<EOF
+# Mode 600: it holds the DSN (corvid warns about a file others may read).
+rm -f "$run/corvid.toml"
+(umask 077 && cat >"$run/corvid.toml") <<EOF
 # Demo configuration written by scripts/run.sh: rewritten on every run.
 # Reference of every key: docs/configuration.md and conf/corvid.example.toml.
 
@@ -114,9 +116,10 @@ if [[ ! -x $corvid ]]; then
     echo "run.sh: $corvid was not built yet: the daemon is not there; stopping here." >&2
     exit 1
 fi
-check=$("$corvid" --check-config "$run/corvid.toml" 2>&1) || true
-echo "corvid --check-config: $check"
-if [[ $check != ok ]]; then
+if check=$("$corvid" --check-config "$run/corvid.toml" 2>&1) && [[ $check == ok ]]; then
+    echo "corvid --check-config: ok"
+else
+    echo "corvid --check-config: $check"
     echo "run.sh: the generated configuration does not check out (see above)" >&2
     exit 1
 fi

@@ -1,7 +1,8 @@
 // corvid: the XMPP server daemon.
 //
 //   corvid --config FILE         run the server
-//   corvid --check-config FILE   validate FILE; print "ok" or every error (exit 1)
+//   corvid --check-config FILE   validate FILE; print "ok" or every error (exit 1), and warn
+//                                when others than its owner may read or write it
 
 #include <cstdio>
 #include <cstring>
@@ -70,12 +71,19 @@ int main(int argc, char** argv) {
         }
         return 1;
     }
+    const auto exposed = corvid::conf::permissionWarning(configPath);
     if (checkOnly) {
+        if (exposed) {
+            std::fprintf(stderr, "warning: %s\n", exposed->c_str());
+        }
         std::puts("ok");
         return 0;
     }
     spdlog::set_level(toSpdlog(config->server.logLevel));
     spdlog::set_pattern("%Y-%m-%d %H:%M:%S.%e %^%l%$ %v");
+    if (exposed) {
+        corvid::log::warn("{}", *exposed);
+    }
     corvid::Server server(std::move(*config));
     return server.run();
 }

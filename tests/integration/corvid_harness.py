@@ -216,6 +216,8 @@ class CorvidServer:
         self.dbname = dbname or new_dbname()
         self.dsn = dsn_with_dbname(admin_dsn, self.dbname)
         self.config_path = workdir / "corvid.toml"
+        # It holds the DSN: only its owner may read it, or corvid warns (test_config.py).
+        self.config_mode = 0o600
         self.log_path = workdir / "corvid.log"
         self.proc: Optional[subprocess.Popen] = None
         self.port = 0
@@ -240,6 +242,7 @@ class CorvidServer:
 
     def write_config(self) -> None:
         self.config_path.write_text(to_toml(self.config()))
+        self.config_path.chmod(self.config_mode)
 
     # -- life cycle --
 

@@ -652,3 +652,40 @@ TEST_CASE("loadConfigFile reads a file and names it in errors", "[conf]") {
     CHECK(missing.error()[0].format() ==
           (dir / "corvid_no_such_file.toml").string() + ": cannot read: No such file or directory");
 }
+
+TEST_CASE("a configuration file others may read or write is warned about", "[conf]") {
+    namespace fs = std::filesystem;
+    const fs::path path =
+        fs::temp_directory_path() / ("corvid_conf_mode_" + std::to_string(::getpid()) + ".toml");
+    {
+        std::ofstream out(path);
+        out << kMinimal;
+    }
+    auto warningFor = [&](fs::perms mode) {
+        fs::permissions(path, mode);
+        return permissionWarning(path.string());
+    };
+    using P = fs::perms;
+    CHECK_FALSE(warningFor(P::owner_read | P::owner_write).has_value());
+    CHECK_FALSE(warningFor(P::owner_read).has_value());
+    // Execute bits let nobody read the DSN.
+    CHECK_FALSE(warningFor(P::owner_read | P::group_exec | P::others_exec).has_value());
+
+    const auto groupRead = warningFor(P::owner_read | P::owner_write | P::group_read);
+    REQUIRE(groupRead.has_value());
+    CHECK(*groupRead == path.string() +
+                            " is readable by group (mode 0640), but it holds the database DSN and "
+                            "may hold secrets: make it mode 600, owned by the user corvid runs as");
+    CHECK_THAT(*warningFor(P::owner_read | P::owner_write | P::group_read | P::others_read),
+               Catch::Contains(" is readable by group and others (mode 0644)"));
+    CHECK_THAT(*warningFor(P::owner_read | P::others_write),
+               Catch::Contains(" is writable by others (mode 0402)"));
+    CHECK_THAT(*warningFor(P::owner_read | P::group_read | P::group_write),
+               Catch::Contains(" is readable and writable by group (mode 0460)"));
+    CHECK_THAT(*warningFor(P::owner_read | P::group_read | P::group_write | P::others_read),
+               Catch::Contains(" is readable by group and others, writable by group (mode 0464)"));
+
+    fs::remove(path);
+    // A file that is not there is for the loader to report.
+    CHECK_FALSE(permissionWarning(path.string()).has_value());
+}
