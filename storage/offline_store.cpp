@@ -1,6 +1,7 @@
 #include "storage/offline_store.h"
 
 #include <algorithm>
+#include <optional>
 #include <utility>
 
 #include "storage/roster_store.h"  // encodeTextArray
@@ -9,30 +10,47 @@ namespace corvid::storage {
 
 namespace {
 
-// FOR NO KEY UPDATE serialises the stores of one account, so that two concurrent messages cannot
+// FOR NO KEY UPDATE serialises the stores of one account, so that two concurrent batches cannot
 // both pass the quota check; it does not conflict with the foreign-key checks of other tables.
-// The lock is taken by a statement of its own, before kStore in the same transaction: under READ
-// COMMITTED a statement counts with the snapshot it started with, so a count in the statement
-// that waited for the lock would miss the rows the other store just committed.
-constexpr Statement kLockAccount{
-    "offline_lock_account",
-    "SELECT id FROM accounts WHERE domain = $1 AND username = $2 FOR NO KEY UPDATE"};
+// The rows are locked in id order, so that two servers storing for the same accounts cannot
+// deadlock. The lock is taken by a statement of its own, before kStore in the same transaction:
+// under READ COMMITTED a statement counts with the snapshot it started with, so a count in the
+// statement that waited for the lock would miss the rows the other store just committed.
+constexpr Statement kLockAccounts{"offline_lock_accounts",
+                                  "SELECT id FROM accounts WHERE (domain, username) IN"
+                                  " (SELECT * FROM unnest($1::text[], $2::text[]))"
+                                  " ORDER BY id FOR NO KEY UPDATE"};
 
+// One row per message, in the order given: $1..$4 are parallel arrays (domain, username, stanza,
+// and the sender's forms as an array literal each). A message is accepted when its account
+// exists, does not block the sender, and its rank among the batch's accepted messages for that
+// account, added to what the account holds already, stays within $5. INSERT ... SELECT ...
+// ORDER BY assigns the ids in that order.
 constexpr Statement kStore{
-    "offline_store",
-    "WITH account AS ("
-    " SELECT id FROM accounts WHERE domain = $1 AND username = $2 FOR NO KEY UPDATE"
-    "), blocked AS ("
-    " SELECT 1 FROM blocklist_items b, account"
-    " WHERE b.account_id = account.id AND b.jid = ANY($5::text[])"
+    "offline_store_batch",
+    "WITH m AS ("
+    " SELECT u.ord, u.stanza, a.id AS account_id,"
+    "  a.id IS NOT NULL AND EXISTS (SELECT 1 FROM blocklist_items b"
+    "   WHERE b.account_id = a.id AND b.jid = ANY (u.blocked_if::text[])) AS blocked"
+    " FROM unnest($1::text[], $2::text[], $3::text[], $4::text[])"
+    "  WITH ORDINALITY AS u(domain, username, stanza, blocked_if, ord)"
+    " LEFT JOIN accounts a ON a.domain = u.domain AND a.username = u.username"
+    "), held AS ("
+    " SELECT o.account_id, count(*) AS n FROM offline_messages o"
+    " WHERE o.account_id IN (SELECT account_id FROM m) GROUP BY o.account_id"
+    "), accepted AS ("
+    " SELECT c.ord, c.account_id, c.stanza FROM ("
+    "  SELECT ord, account_id, stanza,"
+    "   row_number() OVER (PARTITION BY account_id ORDER BY ord) AS rank"
+    "  FROM m WHERE account_id IS NOT NULL AND NOT blocked"
+    " ) c LEFT JOIN held h ON h.account_id = c.account_id"
+    " WHERE coalesce(h.n, 0) + c.rank <= $5"
     "), stored AS ("
     " INSERT INTO offline_messages (account_id, stanza)"
-    " SELECT account.id, $3 FROM account"
-    " WHERE NOT EXISTS (SELECT 1 FROM blocked)"
-    " AND (SELECT count(*) FROM offline_messages o WHERE o.account_id = account.id) < $4"
-    " RETURNING id"
-    ") SELECT (SELECT count(*) FROM account), (SELECT count(*) FROM stored),"
-    " (SELECT count(*) FROM blocked)"};
+    " SELECT account_id, stanza FROM accepted ORDER BY ord"
+    ") SELECT CASE WHEN m.account_id IS NULL THEN 'no-account' WHEN m.blocked THEN 'blocked'"
+    " WHEN m.ord IN (SELECT ord FROM accepted) THEN 'stored' ELSE 'full' END"
+    " FROM m ORDER BY m.ord"};
 
 constexpr Statement kTake{
     "offline_take",
@@ -68,39 +86,69 @@ Params keyParams(std::string_view domain, std::string_view username) {
     return params;
 }
 
+std::optional<OfflineStoreOutcome> parseOutcome(std::string_view text) {
+    if (text == "stored") {
+        return OfflineStoreOutcome::Stored;
+    }
+    if (text == "no-account") {
+        return OfflineStoreOutcome::NoAccount;
+    }
+    if (text == "blocked") {
+        return OfflineStoreOutcome::Blocked;
+    }
+    if (text == "full") {
+        return OfflineStoreOutcome::QuotaExceeded;
+    }
+    return std::nullopt;
+}
+
 }  // namespace
 
-void OfflineStore::store(std::string_view domain, std::string_view username,
-                         std::string_view stanza, std::int64_t maxMessages,
-                         const std::vector<std::string>& blockedIf,
-                         Done<OfflineStoreOutcome> done) {
-    Params params = keyParams(domain, username);
-    params.push_back(textParam(stanza));
-    params.push_back(intParam(maxMessages));
+void OfflineStore::store(std::vector<OfflineDraft> messages, std::int64_t maxMessages,
+                         Done<std::vector<OfflineStoreOutcome>> done) {
+    std::vector<std::string> domains;
+    std::vector<std::string> usernames;
+    std::vector<std::string> stanzas;
+    std::vector<std::string> blockedIf;
+    for (auto& m : messages) {
+        domains.push_back(std::move(m.domain));
+        usernames.push_back(std::move(m.username));
+        stanzas.push_back(std::move(m.stanza));
+        blockedIf.push_back(encodeTextArray(m.blockedIf));
+    }
+    const std::size_t n = messages.size();
+    messages.clear();
+    Params lock;
+    lock.push_back(textParam(encodeTextArray(domains)));
+    lock.push_back(textParam(encodeTextArray(usernames)));
+    Params params = lock;
+    params.push_back(textParam(encodeTextArray(stanzas)));
+    stanzas.clear();
     params.push_back(textParam(encodeTextArray(blockedIf)));
+    params.push_back(intParam(maxMessages));
     std::vector<BatchItem> batch;
-    batch.push_back({kLockAccount, keyParams(domain, username)});
+    batch.push_back({kLockAccounts, std::move(lock)});
     batch.push_back({kStore, std::move(params)});
-    db_.executeBatch(std::move(batch), [done = std::move(done)](BatchResult b) mutable {
+    db_.executeBatch(std::move(batch), [n, done = std::move(done)](BatchResult b) mutable {
         if (!b.ok()) {
             done(std::unexpected(toStoreError(*b.error)));
             return;
         }
         const QueryResult& r = b.results.back();
-        auto accounts = r.int64(0, 0);
-        auto stored = r.int64(0, 1);
-        auto blocked = r.int64(0, 2);
-        if (!accounts || !stored || !blocked) {
-            done(std::unexpected(StoreError{StoreErrorKind::Other, "unexpected store result"}));
-        } else if (*accounts == 0) {
-            done(OfflineStoreOutcome::NoAccount);
-        } else if (*blocked != 0) {
-            done(OfflineStoreOutcome::Blocked);
-        } else if (*stored == 0) {
-            done(OfflineStoreOutcome::QuotaExceeded);
-        } else {
-            done(OfflineStoreOutcome::Stored);
+        std::vector<OfflineStoreOutcome> outcomes;
+        for (int row = 0; row < r.rows(); ++row) {
+            auto text = r.text(row, 0);
+            auto outcome = text ? parseOutcome(*text) : std::nullopt;
+            if (!outcome) {
+                break;
+            }
+            outcomes.push_back(*outcome);
         }
+        if (outcomes.size() != n) {
+            done(std::unexpected(StoreError{StoreErrorKind::Other, "unexpected store result"}));
+            return;
+        }
+        done(std::move(outcomes));
     });
 }
 

@@ -20,6 +20,16 @@ enum class OfflineStoreOutcome {
     Blocked,        ///< the account blocks the sender (XEP-0191): nothing was stored
 };
 
+/// One message for OfflineStore::store().
+struct OfflineDraft {
+    std::string domain;
+    std::string username;
+    std::string stanza;  ///< the XML to store
+    /// The sender's JID in the forms a blocklist entry may name it (full, bare, domain,
+    /// domain/resource); empty: not checked against the blocklist.
+    std::vector<std::string> blockedIf;
+};
+
 /// One stored message, as taken out for delivery.
 struct OfflineMessage {
     std::int64_t id = 0;   ///< increasing in storage order
@@ -44,14 +54,15 @@ class OfflineStore {
 
     explicit OfflineStore(Database& db) : db_(db) {}
 
-    /// Stores one message (its XML) for (domain, username) unless the account already holds
-    /// maxMessages of them, or its blocklist (table blocklist_items) holds one of `blockedIf`
-    /// (the sender's JID in the forms a blocklist entry may take). One statement: the checks and
-    /// the insert cannot be separated by another store for the same account (the account row is
-    /// locked for it).
-    void store(std::string_view domain, std::string_view username, std::string_view stanza,
-               std::int64_t maxMessages, const std::vector<std::string>& blockedIf,
-               Done<OfflineStoreOutcome> done);
+    /// Stores the messages, for any accounts, in their order (the ids, hence the delivery order,
+    /// follow it), each unless its account does not exist, blocks its sender (table
+    /// blocklist_items) or already holds maxMessages messages, counting the earlier ones of the
+    /// batch. One transaction and one round trip whatever the number of messages: the accounts'
+    /// rows are locked first (in id order), so that concurrent stores for one account, from this
+    /// server or another one on the same database, cannot both pass the quota check. The
+    /// outcomes come in the order of `messages`.
+    void store(std::vector<OfflineDraft> messages, std::int64_t maxMessages,
+               Done<std::vector<OfflineStoreOutcome>> done);
     /// Deletes and returns the `limit` oldest messages, in one statement: what it returns is no
     /// longer stored, so the caller writes it out at once (or gives it back with restore()).
     void take(std::string_view domain, std::string_view username, int limit,

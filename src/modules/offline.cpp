@@ -1,11 +1,11 @@
 #include "modules/offline.h"
 
 #include <chrono>
-#include <deque>
 #include <unordered_map>
 #include <vector>
 
 #include "modules/offline_codec.h"
+#include "modules/offline_queue.h"
 #include "modules/roster.h"  // replyError
 #include "stanza/ns.h"
 #include "storage/offline_store.h"
@@ -25,6 +25,9 @@ namespace {
 
 // Messages taken out per statement while delivering: bounds the memory of one delivery.
 constexpr int kTakeBatch = 100;
+// Messages written per statement: bounds one statement's size and time.
+constexpr std::size_t kStoreBatch = 1000;
+constexpr std::size_t kStoreBatchBytes = 4 * 1024 * 1024;
 
 /// XEP-0160 §3 and XEP-0334: what is worth keeping. Chat states alone are not (XEP-0085 §5.5),
 /// nor what the sender marked no-store; a body or any other payload is.
@@ -60,7 +63,9 @@ class OfflineModule final : public Module {
         : router_(context.router),
           store_(context.database),
           maxMessages_(context.config.module("offline").options.getInt("max_messages")),
-          blocking_(context.config.module("blocking").enabled) {
+          blocking_(context.config.module("blocking").enabled),
+          queue_(optionBytes(context, "max_pending_bytes_per_account"),
+                 optionBytes(context, "max_pending_bytes")) {
         router::Hooks& hooks = router_.hooks();
         hooks_.push_back(hooks.add(router::Event::MessageOffline, 50,
                                    [this](StanzaContext& c) { return onOffline(c); }));
@@ -72,11 +77,9 @@ class OfflineModule final : public Module {
     std::string_view name() const override { return "offline"; }
 
   private:
-    struct Pending {
-        std::string xml;
-        xml::Element original;               // for an error to the sender
-        std::vector<std::string> blockedIf;  // the sender as blocklist entries may name it
-    };
+    static std::size_t optionBytes(ModuleContext& context, std::string_view name) {
+        return static_cast<std::size_t>(context.config.module("offline").options.getInt(name));
+    }
 
     /// The blocking module filters only accounts it holds in memory (those with sessions); for
     /// the others the blocklist is checked by the INSERT itself (XEP-0191 §3.5).
@@ -91,74 +94,113 @@ class OfflineModule final : public Module {
         }
         return forms;
     }
-    struct StoreQueue {
-        std::deque<Pending> pending;
-        bool running = false;
-    };
+
+    /// The message without its children: all an error reply needs (RFC 6120 §8.3.1 does not
+    /// ask for the payload), at a fraction of the memory.
+    static xml::Element shellOf(const xml::Element& message) {
+        xml::Element shell(message.name(), message.ns());
+        shell.attributes() = message.attributes();
+        return shell;
+    }
 
     struct Delivery {
         SessionId target = 0;
-        bool running = false;
-        bool again = false;
+        bool again = false;  // another resource became available meanwhile: take once more
     };
 
     HookResult onOffline(StanzaContext& ctx) {
         const xml::Element& message = ctx.stanza;
-        const Jid user = ctx.to.bare();
         if (!worthStoring(message)) {
             return HookResult::Handled;  // dropped, as RFC 6121 §8.5.2.2.1 allows
         }
         xml::Element kept = message;
+        const Jid user = ctx.to.bare();
         kept.addChild(delayElement(user.domain(), std::chrono::system_clock::now()));
-        // One INSERT per account at a time: the pool's connections run in no particular order,
-        // and the ids (the delivery order) must follow the order the messages came in.
-        StoreQueue& queue = stores_[user];
-        queue.pending.push_back(Pending{encodeStoredStanza(kept), message, blockedIf(ctx.from)});
-        if (!queue.running) {
-            queue.running = true;
-            storeNext(user);
+        OfflineQueue::Entry entry{user, encodeStoredStanza(kept), blockedIf(ctx.from),
+                                  shellOf(message)};
+        switch (queue_.push(entry)) {
+            case QueueAdmission::Queued:
+                break;
+            case QueueAdmission::AccountFull:
+                replyError(router_, entry.shell, StanzaCondition::ResourceConstraint,
+                           "too many messages for this account are waiting to be stored; try "
+                           "again later",
+                           stanza::ErrorType::Wait);
+                return HookResult::Handled;
+            case QueueAdmission::ServerFull:
+                replyError(router_, entry.shell, StanzaCondition::ResourceConstraint,
+                           "too many offline messages are waiting to be stored; try again later",
+                           stanza::ErrorType::Wait);
+                return HookResult::Handled;
+        }
+        if (!writing_) {
+            writeNext();
         }
         return HookResult::Handled;
     }
 
-    void storeNext(const Jid& user) {
-        StoreQueue& queue = stores_[user];
-        if (queue.pending.empty()) {
-            stores_.erase(user);
+    /// One batch in flight at a time, for every account: the ids (the delivery order) follow
+    /// the order the messages came in, and a flood costs the database one statement per round
+    /// trip however many accounts it names. What arrives meanwhile goes into the next batch.
+    void writeNext() {
+        std::vector<OfflineQueue::Entry> batch = queue_.take(kStoreBatch, kStoreBatchBytes);
+        writing_ = !batch.empty();
+        if (batch.empty()) {
             return;
         }
-        Pending next = std::move(queue.pending.front());
-        queue.pending.pop_front();
-        // The sender hears about it only when it fails: the message is not taken for delivered
-        // before PostgreSQL has confirmed the INSERT.
-        store_.store(user.domain(), user.local(), next.xml, maxMessages_, next.blockedIf,
-                     [this, user, original = std::move(next.original)](
-                         std::expected<storage::OfflineStoreOutcome, storage::StoreError> r) {
-                         stored(user, original, std::move(r));
-                         storeNext(user);
-                     });
+        std::vector<storage::OfflineDraft> drafts;
+        drafts.reserve(batch.size());
+        for (OfflineQueue::Entry& e : batch) {
+            drafts.push_back(storage::OfflineDraft{std::string(e.user.domain()),
+                                                   std::string(e.user.local()), std::move(e.stanza),
+                                                   std::move(e.blockedIf)});
+        }
+        // The sender hears about it only when it is refused: the message is not taken for
+        // delivered before PostgreSQL has confirmed the INSERT.
+        store_.store(
+            std::move(drafts), maxMessages_,
+            [this, batch = std::move(batch)](
+                std::expected<std::vector<storage::OfflineStoreOutcome>, storage::StoreError>
+                    r) mutable { written(std::move(batch), std::move(r)); });
     }
 
-    void stored(const Jid& user, const xml::Element& original,
-                std::expected<storage::OfflineStoreOutcome, storage::StoreError> r) {
+    void written(std::vector<OfflineQueue::Entry> batch,
+                 std::expected<std::vector<storage::OfflineStoreOutcome>, storage::StoreError> r) {
         if (!r) {
-            log::warn("offline: cannot store a message for {}: {}", user.full(), r.error().message);
-            replyError(router_, original, StanzaCondition::InternalServerError,
-                       "the message could not be stored; try again later", stanza::ErrorType::Wait);
-            return;
+            log::warn("offline: cannot store {} message(s): {}", batch.size(), r.error().message);
         }
-        switch (*r) {
-            case storage::OfflineStoreOutcome::Stored:
-                storedWhileAvailable(user);
-                return;
-            case storage::OfflineStoreOutcome::NoAccount:
-                return;  // silently, like a stored one (no account enumeration)
-            case storage::OfflineStoreOutcome::Blocked:
-                return;  // XEP-0191 §3.5: dropped without a word
-            case storage::OfflineStoreOutcome::QuotaExceeded:
-                replyError(router_, original, StanzaCondition::ResourceConstraint,
-                           "the recipient's offline storage is full", stanza::ErrorType::Wait);
-                return;
+        std::vector<Jid> stored;
+        for (std::size_t i = 0; i < batch.size(); ++i) {
+            const OfflineQueue::Entry& e = batch[i];
+            queue_.release(e);
+            if (!r) {
+                replyError(router_, e.shell, StanzaCondition::InternalServerError,
+                           "the message could not be stored; try again later",
+                           stanza::ErrorType::Wait);
+                continue;
+            }
+            switch ((*r)[i]) {
+                case storage::OfflineStoreOutcome::Stored:
+                    if (stored.empty() || stored.back() != e.user) {
+                        stored.push_back(e.user);
+                    }
+                    break;
+                case storage::OfflineStoreOutcome::NoAccount:
+                    // RFC 6121 §8.5.1: a message for an account that does not exist.
+                    replyError(router_, e.shell, StanzaCondition::ServiceUnavailable,
+                               "no such user");
+                    break;
+                case storage::OfflineStoreOutcome::Blocked:
+                    break;  // XEP-0191 §3.5: dropped without a word
+                case storage::OfflineStoreOutcome::QuotaExceeded:
+                    replyError(router_, e.shell, StanzaCondition::ResourceConstraint,
+                               "the recipient's offline storage is full", stanza::ErrorType::Wait);
+                    break;
+            }
+        }
+        writeNext();
+        for (const Jid& user : stored) {
+            storedWhileAvailable(user);
         }
     }
 
@@ -184,14 +226,16 @@ class OfflineModule final : public Module {
         return HookResult::Pass;
     }
 
+    /// One delivery per account at a time (take, write out or put back, take again ...), so that
+    /// the messages keep their order and a put-back batch is in the table again before the next
+    /// take looks.
     void deliver(const Jid& user, SessionId target) {
-        Delivery& d = deliveries_[user];
-        d.target = target;
-        if (d.running) {
-            d.again = true;  // one delivery per account at a time keeps the order
+        auto [it, fresh] = deliveries_.try_emplace(user);
+        it->second.target = target;
+        if (!fresh) {
+            it->second.again = true;
             return;
         }
-        d.running = true;
         takeNext(user);
     }
 
@@ -217,12 +261,11 @@ class OfflineModule final : public Module {
             auto targets = router_.sessions().highestPriority(user);
             session = targets.empty() ? nullptr : targets.front();
         }
-        const bool more = static_cast<int>(r->messages.size()) == kTakeBatch;
         if (session == nullptr) {
             restore(user, std::move(*r));
-            deliveries_.erase(user);
             return;
         }
+        const bool more = static_cast<int>(r->messages.size()) == kTakeBatch;
         for (const auto& m : r->messages) {
             auto stanza = decodeStoredStanza(m.stanza);
             if (!stanza) {
@@ -232,24 +275,32 @@ class OfflineModule final : public Module {
             }
             session->deliver(*stanza);
         }
-        if (more || d.again) {
+        finishStep(user, more);
+    }
+
+    /// The delivery goes on while there is more, or a resource became available meanwhile.
+    void finishStep(const Jid& user, bool more) {
+        auto it = deliveries_.find(user);
+        if (more || it->second.again) {
             takeNext(user);
             return;
         }
-        deliveries_.erase(user);
+        deliveries_.erase(it);
     }
 
     void restore(const Jid& user, storage::OfflineBatch batch) {
         if (batch.messages.empty()) {
+            finishStep(user, false);
             return;
         }
         const std::size_t n = batch.messages.size();
         store_.restore(batch.accountId, std::move(batch.messages),
-                       [user, n](std::expected<void, storage::StoreError> r) {
+                       [this, user, n](std::expected<void, storage::StoreError> r) {
                            if (!r) {
                                log::error("offline: {} message(s) of {} lost: {}", n, user.full(),
                                           r.error().message);
                            }
+                           finishStep(user, false);
                        });
     }
 
@@ -257,8 +308,9 @@ class OfflineModule final : public Module {
     storage::OfflineStore store_;
     std::int64_t maxMessages_;
     bool blocking_;
-    std::unordered_map<Jid, StoreQueue> stores_;
-    std::unordered_map<Jid, Delivery> deliveries_;
+    OfflineQueue queue_;
+    bool writing_ = false;                          // a batch is on its way to the database
+    std::unordered_map<Jid, Delivery> deliveries_;  // accounts with a delivery under way
 };
 
 }  // namespace

@@ -1,7 +1,9 @@
 """Offline messages (XEP-0160) in PostgreSQL, with XEP-0203 delay stamps."""
 
 import asyncio
+import contextlib
 import datetime
+import subprocess
 
 import pytest
 
@@ -112,14 +114,123 @@ def test_what_is_not_stored(server, users):
     bob.close()
 
 
-def test_unknown_account_looks_like_an_offline_one(server, users):
-    """No account enumeration: a message to a user that does not exist is dropped silently, just
-    as one to an offline user is stored silently."""
+def test_message_to_unknown_account_gets_service_unavailable(server, users):
+    """RFC 6121 §8.5.1: a message for an account that does not exist is answered with
+    service-unavailable (chat and normal, to the bare or a full JID); what would not have been
+    stored (headlines, chat states alone) is dropped as silently as for an offline account."""
     alice = connect(server, "alice", users["alice"], "a")
-    alice.message("nobody@localhost", "hello?")
-    alice.message("bob@localhost", "hello?")
+    alice.message("nobody@localhost", "hello?", id_="bare")
+    alice.message("nobody@localhost/desk", "hello?", type_="normal", id_="full")
+    alice.message("nobody@localhost", "news", type_="headline", id_="headline")
+    alice.send("<message to='nobody@localhost' type='chat' id='state'>"
+               "<composing xmlns='http://jabber.org/protocol/chatstates'/></message>")
+    alice.message("bob@localhost", "hello?", id_="bob")
+    for id_, to in (("bare", "nobody@localhost"), ("full", "nobody@localhost/desk")):
+        err = alice.take(lambda e: e.tag == MESSAGE and e.get("id") == id_, what=id_)
+        assert err.get("type") == "error", to_str(err)
+        assert stanza_error_condition(err) == "service-unavailable", to_str(err)
+        assert error_type(err) == "cancel"
+        assert error_text(err) == "no such user"
+        assert err.get("from") == to
     no_errors(alice)
     alice.close()
+
+
+@contextlib.contextmanager
+def offline_stores_stalled(server):
+    """Holds an exclusive lock on offline_messages from a psql session, so that every offline
+    store (and take) waits until the block ends: what arrives meanwhile stays in corvid's
+    memory. Kept well under corvid's statement timeout (5 s)."""
+    p = subprocess.Popen(["psql", "-X", "-q", "-d", server.dsn], stdin=subprocess.PIPE,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        p.stdin.write("BEGIN; LOCK TABLE offline_messages IN ACCESS EXCLUSIVE MODE;\n")
+        p.stdin.flush()
+        wait_until(lambda: psql(server.dsn, (
+            "SELECT count(*) FROM pg_locks l JOIN pg_class c ON c.oid = l.relation"
+            " WHERE c.relname = 'offline_messages' AND l.mode = 'AccessExclusiveLock'"
+            " AND l.granted AND l.database = (SELECT oid FROM pg_database"
+            " WHERE datname = current_database())")).strip() == "1", 10, "the lock")
+        yield
+    finally:
+        p.communicate("COMMIT;\n", timeout=10)
+
+
+def errors_by_id(c, ids, timeout=10):
+    """Waits for an error for each of `ids`; returns {id: element}."""
+    out = {}
+    for id_ in ids:
+        out[id_] = c.take(lambda e, i=id_: e.tag == MESSAGE and e.get("id") == i and
+                          e.get("type") == "error", timeout, f"the error for {id_}")
+    return out
+
+
+FLOOD_BOUND = 65536  # the smallest max_pending_bytes_per_account
+FLOOD_BODY = "x" * 2000
+
+
+@pytest.mark.corvid(config={"modules": {"offline": {
+    "max_pending_bytes_per_account": FLOOD_BOUND}}})
+def test_flood_to_unknown_account_is_bounced_within_the_bound(server, users):
+    """Messages to an account that does not exist wait in memory only up to the per-account
+    bound: the rest is bounced at once (resource-constraint), what waited gets
+    service-unavailable once the database has answered. Every message gets exactly one error."""
+    alice = connect(server, "alice", users["alice"], "a")
+    n = 300
+    ids = [f"f{i}" for i in range(n)]
+    with offline_stores_stalled(server):
+        for id_ in ids:
+            alice.message("nobody@localhost", FLOOD_BODY, id_=id_)
+        # While the database does not answer, what is past the bound comes back at once
+        # (before the answer to a ping sent after the flood).
+        refused = alice.got(lambda e: e.tag == MESSAGE and e.get("type") == "error")
+        for err in refused:
+            assert stanza_error_condition(err) == "resource-constraint", to_str(err)
+            assert error_type(err) == "wait"
+            assert "waiting to be stored" in error_text(err)
+    refused = {e.get("id") for e in refused}
+    waited = [i for i in ids if i not in refused]
+    assert 0 < len(waited) <= FLOOD_BOUND // len(FLOOD_BODY) + 1
+    for id_, err in errors_by_id(alice, waited).items():
+        assert stanza_error_condition(err) == "service-unavailable", to_str(err)
+    no_errors(alice)  # one error each, no more
+    alice.close()
+
+
+@pytest.mark.corvid(config={"modules": {"offline": {
+    "max_pending_bytes_per_account": FLOOD_BOUND}}})
+def test_flood_to_offline_account_stores_up_to_the_bound(server, users):
+    """The same flood to an account that exists: what waited is stored, the rest bounced with
+    resource-constraint; at login every stored message comes once, in order. The bound is per
+    account: another one still takes messages."""
+    alice = connect(server, "alice", users["alice"], "a")
+    n = 300
+    with offline_stores_stalled(server):
+        for i in range(n):
+            alice.message("bob@localhost", f"{i} {FLOOD_BODY}", id_=f"f{i}")
+        alice.message("carol@localhost", "still room for carol", id_="carol")
+        refused = alice.got(lambda e: e.tag == MESSAGE and e.get("type") == "error")
+        for err in refused:
+            assert stanza_error_condition(err) == "resource-constraint", to_str(err)
+            assert error_type(err) == "wait"
+            assert err.get("from") == "bob@localhost"
+    refused = {e.get("id") for e in refused}
+    kept = [i for i in range(n) if f"f{i}" not in refused]
+    assert 0 < len(kept) <= FLOOD_BOUND // len(FLOOD_BODY) + 1
+    wait_until(lambda: psql(server.dsn, "SELECT count(*) FROM offline_messages").strip() ==
+               str(len(kept) + 1), 10, "the stored messages")
+    no_errors(alice)
+    bob = connect(server, "bob", users["bob"], "b")
+    got = wait_messages(bob, len(kept))
+    assert [int(b.split()[0]) for b in bodies(got)] == kept
+    assert not bob.got(is_message())
+    bob.close()
+    bob = connect(server, "bob", users["bob"], "b")
+    assert not bob.got(is_message())  # delivered means gone
+    carol = connect(server, "carol", users["carol"], "c")
+    assert bodies(wait_messages(carol, 1)) == ["still room for carol"]
+    for c in (alice, bob, carol):
+        c.close()
 
 
 @pytest.mark.corvid(config={"modules": {"offline": {"max_messages": 2}}})
@@ -184,4 +295,24 @@ def test_offline_with_slixmpp(server, users):
         assert delay.get("stamp")
         await alice.close()
         await bob.close()
+    slix.run(main())
+
+
+def test_flood_to_unknown_account_with_slixmpp(server, users):
+    """A client library's view: each message to an account that does not exist comes back as
+    a message error."""
+    async def main():
+        alice = await slix.login(server.port, "alice@localhost/a", users["alice"])
+        errors = asyncio.Queue()
+        alice.add_event_handler("message_error", errors.put_nowait)
+        for i in range(50):
+            alice.send_message(mto="nobody@localhost", mbody=f"anyone? {i} " + "x" * 2000,
+                               mtype="chat")
+        conditions = []
+        for _ in range(50):
+            err = await asyncio.wait_for(errors.get(), 10)
+            assert err["from"] == "nobody@localhost"
+            conditions.append(err["error"]["condition"])
+        assert conditions == ["service-unavailable"] * 50
+        await alice.close()
     slix.run(main())

@@ -94,6 +94,8 @@ TEST_CASE("every module is present with its defaults; only register is off", "[c
     CHECK(c.modules.size() == moduleNames().size());
     CHECK(c.module("roster").options.getInt("max_items") == 1000);
     CHECK(c.module("offline").options.getInt("max_messages") == 1000);
+    CHECK(c.module("offline").options.getInt("max_pending_bytes_per_account") == 1048576);
+    CHECK(c.module("offline").options.getInt("max_pending_bytes") == 16777216);
     CHECK_FALSE(c.module("version").options.getBool("hide_os"));
     CHECK_FALSE(c.module("version").options.getBool("hide"));
     CHECK(c.module("pep").options.getInt("max_items") == 100);
@@ -316,6 +318,9 @@ TEST_CASE("each kind of error names its key, line and column", "[conf]") {
         const auto w = errorFor(errors, "limits.worker_queue_max");
         CHECK(w.line == 10);
         CHECK(w.message == "must be between 1 and 1000000, got 0");
+        const auto bounds = errorsOf(kMinimal + "[modules.offline]\nmax_pending_bytes = 1000\n");
+        CHECK(errorFor(bounds, "modules.offline.max_pending_bytes").message ==
+              "must be between 65536 and 17179869184, got 1000");
     }
     SECTION("value not allowed") {
         const auto errors = errorsOf(kMinimal +

@@ -1,5 +1,6 @@
 #include "storage/offline_store.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 
 #include "pg_test_support.h"
@@ -8,6 +9,11 @@ using namespace corvid::storage;
 using namespace corvid::storage::test;
 
 namespace {
+
+OfflineDraft draft(std::string_view user, std::string_view xml,
+                   std::vector<std::string> sender = {}) {
+    return OfflineDraft{"example.org", std::string(user), std::string(xml), std::move(sender)};
+}
 
 struct Fixture {
     EventBasePtr base = newEventBase();
@@ -23,13 +29,21 @@ struct Fixture {
             accounts.createAccount("example.org", user, ScramCredentials{}, std::move(done));
         }));
     }
+    std::expected<std::vector<OfflineStoreOutcome>, StoreError> storeAll(
+        std::vector<OfflineDraft> drafts, std::int64_t max = 100) {
+        return await<std::vector<OfflineStoreOutcome>>(
+            base.get(), [&](auto done) { store.store(std::move(drafts), max, std::move(done)); });
+    }
     std::expected<OfflineStoreOutcome, StoreError> store1(std::string_view user,
                                                           std::string_view xml,
                                                           std::int64_t max = 100,
                                                           std::vector<std::string> sender = {}) {
-        return await<OfflineStoreOutcome>(base.get(), [&](auto done) {
-            store.store("example.org", user, xml, max, sender, std::move(done));
-        });
+        auto r = storeAll({draft(user, xml, std::move(sender))}, max);
+        if (!r) {
+            return std::unexpected(r.error());
+        }
+        REQUIRE(r->size() == 1);
+        return r->front();
     }
     std::expected<OfflineBatch, StoreError> take(std::string_view user, int limit = 100) {
         return await<OfflineBatch>(base.get(), [&](auto done) {
@@ -73,10 +87,11 @@ TEST_CASE("offline: concurrent stores respect the quota", "[pg][storage]") {
     int refused = 0;
     int pending = 20;
     for (int i = 0; i < 20; ++i) {
-        f.store.store("example.org", "juliet", "<m/>", 5, {},
-                      [&](std::expected<OfflineStoreOutcome, StoreError> r) {
+        f.store.store({draft("juliet", "<m/>")}, 5,
+                      [&](std::expected<std::vector<OfflineStoreOutcome>, StoreError> r) {
                           REQUIRE(r);
-                          (*r == OfflineStoreOutcome::Stored ? stored : refused)++;
+                          REQUIRE(r->size() == 1);
+                          (r->front() == OfflineStoreOutcome::Stored ? stored : refused)++;
                           --pending;
                       });
     }
@@ -156,4 +171,91 @@ TEST_CASE("offline: nothing is stored from a blocked sender", "[pg][storage]") {
     CHECK(f.store1("juliet", "<r/>", 100, romeo) == OfflineStoreOutcome::Stored);
     CHECK(f.store1("nobody", "<t/>", 100, tybalt) == OfflineStoreOutcome::NoAccount);
     CHECK(f.count("juliet") == 1);
+}
+
+TEST_CASE("offline: one batch for several accounts, in order, each with its outcome",
+          "[pg][storage]") {
+    Fixture f;
+    f.createAccount("juliet");
+    f.createAccount("romeo");
+    REQUIRE(f.store1("juliet", "<old/>", 3) == OfflineStoreOutcome::Stored);
+    auto r = runQuery(f.base.get(), f.db,
+                      Statement{"",
+                                "INSERT INTO blocklist_items (account_id, jid)"
+                                " SELECT id, 'tybalt@example.net' FROM accounts"
+                                " WHERE username = 'romeo'"});
+    REQUIRE(r.ok());
+    const std::vector<std::string> tybalt = {"tybalt@example.net/sword", "tybalt@example.net",
+                                             "example.net/sword", "example.net"};
+    const std::vector<std::string> benvolio = {"benvolio@example.net", "example.net"};
+    // juliet holds one already and may hold three: two more fit, the third of the batch not.
+    auto out =
+        f.storeAll({draft("juliet", "<j1/>"), draft("romeo", "<r1/>"), draft("nobody", "<n1/>"),
+                    draft("juliet", "<j2/>"), draft("romeo", "<t/>", tybalt),
+                    draft("juliet", "<j3/>"), draft("romeo", "<r2/>", benvolio)},
+                   3);
+    REQUIRE(out);
+    CHECK(*out == std::vector<OfflineStoreOutcome>{
+                      OfflineStoreOutcome::Stored, OfflineStoreOutcome::Stored,
+                      OfflineStoreOutcome::NoAccount, OfflineStoreOutcome::Stored,
+                      OfflineStoreOutcome::Blocked, OfflineStoreOutcome::QuotaExceeded,
+                      OfflineStoreOutcome::Stored});
+    CHECK(stanzas(*f.take("juliet")) == std::vector<std::string>{"<old/>", "<j1/>", "<j2/>"});
+    CHECK(stanzas(*f.take("romeo")) == std::vector<std::string>{"<r1/>", "<r2/>"});
+    auto n = runQuery(f.base.get(), f.db, Statement{"", "SELECT count(*) FROM offline_messages"});
+    CHECK(n.int64(0, 0) == 0);
+}
+
+TEST_CASE("offline: a batch of 1000 keeps its order", "[pg][storage]") {
+    Fixture f;
+    f.createAccount("juliet");
+    std::vector<OfflineDraft> drafts;
+    std::vector<std::string> expected;
+    for (int i = 0; i < 1000; ++i) {
+        // Characters the array literal must escape, and some it need not.
+        std::string xml = "<m n='" + std::to_string(i) + "'>\"{},\\ " + std::to_string(i) + "</m>";
+        expected.push_back(xml);
+        drafts.push_back(draft("juliet", xml));
+    }
+    auto out = f.storeAll(std::move(drafts), 1000);
+    REQUIRE(out);
+    CHECK(out->size() == 1000);
+    CHECK(std::all_of(out->begin(), out->end(),
+                      [](auto o) { return o == OfflineStoreOutcome::Stored; }));
+    std::vector<std::string> got;
+    while (true) {
+        auto batch = f.take("juliet", 300);
+        REQUIRE(batch);
+        if (batch->messages.empty()) {
+            break;
+        }
+        for (auto& s : stanzas(*batch)) {
+            got.push_back(s);
+        }
+    }
+    CHECK(got == expected);
+}
+
+TEST_CASE("offline: concurrent batches respect the quota", "[pg][storage]") {
+    Fixture f;
+    f.createAccount("juliet");
+    f.createAccount("romeo");
+    // On both connections at once, each batch naming both accounts (locked in the same order).
+    int stored = 0;
+    int pending = 10;
+    for (int i = 0; i < 10; ++i) {
+        f.store.store({draft("romeo", "<r/>"), draft("juliet", "<j/>"), draft("juliet", "<j/>")}, 7,
+                      [&](std::expected<std::vector<OfflineStoreOutcome>, StoreError> r) {
+                          REQUIRE(r);
+                          for (auto o : *r) {
+                              stored += o == OfflineStoreOutcome::Stored;
+                          }
+                          --pending;
+                      });
+    }
+    REQUIRE(waitFor(
+        f.base.get(), [&] { return pending == 0; }, 10s));
+    CHECK(stored == 14);
+    CHECK(f.count("juliet") == 7);
+    CHECK(f.count("romeo") == 7);
 }
