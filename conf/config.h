@@ -84,6 +84,7 @@ struct LimitsConfig {
     std::size_t s2sMaxStanzaBytes = 524288;
     std::size_t s2sQueueMax = 1000;
     std::size_t workerQueueMax = 1024;
+    std::size_t maxDirectedPresences = 256;  ///< per session (RFC 6121 §4.6)
 };
 
 struct AuthConfig {

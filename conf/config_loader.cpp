@@ -614,6 +614,7 @@ class Loader {
         out.s2sMaxStanzaBytes = size("s2s_max_stanza_bytes", out.s2sMaxStanzaBytes);
         out.s2sQueueMax = size("s2s_queue_max", out.s2sQueueMax);
         out.workerQueueMax = size("worker_queue_max", out.workerQueueMax);
+        out.maxDirectedPresences = size("max_directed_presences", out.maxDirectedPresences);
         if (get(t, "max_stanza_bytes_preauth") != nullptr &&
             get(t, "max_stanza_bytes") != nullptr &&
             out.maxStanzaBytesPreauth > out.maxStanzaBytes) {

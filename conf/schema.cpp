@@ -150,6 +150,8 @@ std::vector<KeyInfo> buildSchema() {
         integer("limits.worker_queue_max", "1024", 1, 1'000'000,
                 "password hashing jobs (PLAIN logins, password changes, registrations) waiting "
                 "for or running on the worker thread"),
+        integer("limits.max_directed_presences", "256", 1, 100'000,
+                "entities one session may have sent directed presence to (RFC 6121 §4.6)"),
 
         // --- [auth] ---
         section("auth", "client authentication (SASL, RFC 6120 §6)"),

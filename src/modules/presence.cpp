@@ -77,7 +77,10 @@ bool entryCoversContact(const Jid& entry, const Jid& contact) {
 class PresenceModule final : public Module {
   public:
     PresenceModule(ModuleContext& context, RosterModule& roster, BlockingModule* blocking)
-        : router_(context.router), roster_(roster), blocking_(blocking) {
+        : router_(context.router),
+          roster_(roster),
+          blocking_(blocking),
+          maxDirected_(context.config.limits.maxDirectedPresences) {
         router::Hooks& hooks = router_.hooks();
         hooks_.push_back(hooks.add(router::Event::OutboundFromLocal, 50,
                                    [this](StanzaContext& c) { return onOutbound(c); }));
@@ -169,7 +172,21 @@ class PresenceModule final : public Module {
             // RFC 6121 §4.6: directed presence; unavailable goes to them when the session ends.
             auto& targets = directed_[ctx.origin->id()];
             if (type.empty()) {
-                targets.insert(ctx.to.full());
+                std::string target = ctx.to.full();
+                if (targets.size() >= maxDirected_ && !targets.contains(target)) {
+                    // Each target costs memory until the session ends: bounded, and the client
+                    // hears why this one was not sent (RFC 6120 §8.3.3.18).
+                    stanza::StanzaErrorOptions options;
+                    options.type = stanza::ErrorType::Wait;
+                    options.by = ctx.from.domain();
+                    router_.route(stanza::makeStanzaError(
+                        ctx.stanza, StanzaCondition::ResourceConstraint,
+                        "directed presence to more than " + std::to_string(maxDirected_) +
+                            " entities at once; send unavailable presence to some first",
+                        options));
+                    return HookResult::Handled;
+                }
+                targets.insert(std::move(target));
             } else {
                 targets.erase(ctx.to.full());
             }
@@ -730,6 +747,7 @@ class PresenceModule final : public Module {
     router::Router& router_;
     RosterModule& roster_;
     BlockingModule* blocking_;
+    std::size_t maxDirected_;
     std::unordered_map<SessionId, std::set<std::string>> directed_;
 };
 

@@ -5,8 +5,11 @@ import asyncio
 import socket
 import struct
 
+import pytest
+
 import slix
-from im_support import (NS_CLIENT, NS_DELAY, PRESENCE, connect, is_message, q, to_str)
+from im_support import (NS_CLIENT, NS_DELAY, PRESENCE, connect, error_text, error_type,
+                        is_message, q, stanza_error_condition, to_str)
 
 
 def befriend(a, b):
@@ -244,6 +247,55 @@ def test_directed_presence_gets_unavailable_at_the_end(server, users):
     lurker.close()
     alice.wait_presence("carol@localhost/lurk", "unavailable")
     alice.close()
+
+
+@pytest.mark.corvid(config={"limits": {"max_directed_presences": 3}})
+def test_directed_presence_past_the_cap_is_refused(server, users):
+    """A session's directed-presence targets are bounded (limits.max_directed_presences): one
+    more is answered with a presence error and not sent (RFC 6120 §8.3.3.18); the targets it
+    has keep working, and unavailable to one makes room."""
+    alice = connect(server, "alice", users["alice"], "a")
+    carol = connect(server, "carol", users["carol"], "c")
+    for i in range(3):
+        alice.presence(f"x{i}@localhost")  # no such accounts: silently ignored (§8.5.1)
+    alice.presence("carol@localhost/c", body="<status>one too many</status>")
+    err = alice.take(lambda e: e.tag == PRESENCE and e.get("type") == "error",
+                     what="the presence error")
+    assert err.get("from") == "carol@localhost/c", to_str(err)
+    assert err.get("to") == "alice@localhost/a"
+    assert stanza_error_condition(err) == "resource-constraint"
+    assert error_type(err) == "wait"
+    assert err.find(q(NS_CLIENT, "error")).get("by") == "localhost"
+    assert "more than 3" in error_text(err)
+    assert not carol.got(lambda e: e.tag == PRESENCE and e.get("from") == "alice@localhost/a")
+
+    alice.presence("x0@localhost", body="<status>again</status>")  # a target it has
+    alice.presence("x1@localhost", "unavailable")
+    alice.presence("carol@localhost/c", body="<status>now there is room</status>")
+    got = carol.wait_presence("alice@localhost/a")
+    assert got.findtext(q(NS_CLIENT, "status")) == "now there is room"
+    assert not alice.got(lambda e: e.tag == PRESENCE and e.get("type") == "error")
+    alice.close()
+    carol.wait_presence("alice@localhost/a", "unavailable")  # §4.6.3: it was counted
+    carol.close()
+
+
+@pytest.mark.corvid(config={"limits": {"max_directed_presences": 2}})
+def test_directed_presence_cap_with_slixmpp(server, users):
+    async def main():
+        alice = await slix.login(server.port, "alice@localhost/a", users["alice"])
+        errors = asyncio.Queue()
+        alice.add_event_handler("presence_error", errors.put_nowait)
+        for room in ("r1", "r2", "r3"):
+            alice.send_presence(pto=f"{room}@localhost/alice")
+        err = await asyncio.wait_for(errors.get(), 10)
+        assert err["from"] == "r3@localhost/alice"
+        assert err["error"]["condition"] == "resource-constraint"
+        assert err["error"]["type"] == "wait"
+        await alice.ping_server()
+        assert errors.empty()
+        await alice.close()
+    slix.run(main())
 
 
 def test_priority_decides_delivery(server, users):

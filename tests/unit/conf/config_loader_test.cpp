@@ -61,6 +61,7 @@ TEST_CASE("a minimal configuration gets every default", "[conf]") {
     CHECK(c.limits.s2sMaxStanzaBytes == 524288);
     CHECK(c.limits.s2sQueueMax == 1000);
     CHECK(c.limits.workerQueueMax == 1024);
+    CHECK(c.limits.maxDirectedPresences == 256);
 
     CHECK(c.auth.mechanisms == std::vector<std::string>{"SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS",
                                                         "SCRAM-SHA-256", "SCRAM-SHA-1", "PLAIN"});
@@ -143,6 +144,7 @@ max_stanza_bytes = 100000
 max_stanza_bytes_preauth = 4096
 idle_timeout_s = 0
 worker_queue_max = 8
+max_directed_presences = 20
 [auth]
 mechanisms = ["SCRAM-SHA-256", "EXTERNAL"]
 allow_plaintext = true
@@ -194,6 +196,7 @@ hide_os = true
     CHECK(c.limits.maxStanzaBytesPreauth == 4096);
     CHECK(c.limits.idleTimeout.count() == 0);
     CHECK(c.limits.workerQueueMax == 8);
+    CHECK(c.limits.maxDirectedPresences == 20);
     CHECK(c.limits.maxDepth == 32);
 
     CHECK(c.auth.mechanisms == std::vector<std::string>{"SCRAM-SHA-256", "EXTERNAL"});
@@ -318,7 +321,11 @@ TEST_CASE("each kind of error names its key, line and column", "[conf]") {
         const auto w = errorFor(errors, "limits.worker_queue_max");
         CHECK(w.line == 10);
         CHECK(w.message == "must be between 1 and 1000000, got 0");
-        const auto bounds = errorsOf(kMinimal + "[modules.offline]\nmax_pending_bytes = 1000\n");
+        const auto bounds = errorsOf(kMinimal +
+                                     "[limits]\nmax_directed_presences = 0\n"
+                                     "[modules.offline]\nmax_pending_bytes = 1000\n");
+        CHECK(errorFor(bounds, "limits.max_directed_presences").message ==
+              "must be between 1 and 100000, got 0");
         CHECK(errorFor(bounds, "modules.offline.max_pending_bytes").message ==
               "must be between 65536 and 17179869184, got 1000");
     }
