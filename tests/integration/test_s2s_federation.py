@@ -329,6 +329,26 @@ def test_offline_message_from_prosody_delivered_at_login(corvid, prosody):
     slix.run(main(), 80)
 
 
+def test_messages_from_prosody_to_unknown_account_bounce(corvid, prosody):
+    """The offline path for federated senders: each message to an account that does not exist
+    comes back over s2s with service-unavailable (RFC 6121 §8.5.1)."""
+    async def main():
+        frank = await at_prosody(prosody, "frank")
+        try:
+            n = 20
+            for i in range(n):
+                frank.send_message(mto=f"nobody@{corvid.domain}", mbody=f"anyone? {i}",
+                                   mtype="chat")
+            for _ in range(n):
+                err = await next_error(frank)
+                assert err["from"].bare == f"nobody@{corvid.domain}"
+                assert err["error"]["condition"] == "service-unavailable"
+        finally:
+            await frank.close()
+
+    slix.run(main(), 80)
+
+
 # --- routes that cannot be set up -------------------------------------------------------------------
 
 
