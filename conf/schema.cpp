@@ -222,7 +222,7 @@ std::vector<KeyInfo> buildSchema() {
         enabled("modules.offline.enabled", true),
         integer("modules.offline.max_messages", "1000", 1, 1'000'000,
                 "most messages stored for one account; more are bounced"),
-        integer("modules.offline.max_pending_bytes_per_account", "1048576", 64 * kKiB, 1 * kGiB,
+        integer("modules.offline.max_pending_bytes_per_account", "2097152", 64 * kKiB, 1 * kGiB,
                 "bytes of messages for one account that may wait in memory for PostgreSQL to "
                 "store them; past that, new ones are bounced"),
         integer("modules.offline.max_pending_bytes", "16777216", 64 * kKiB, 16 * kGiB,

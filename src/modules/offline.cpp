@@ -27,7 +27,7 @@ namespace {
 constexpr int kTakeBatch = 100;
 // Messages written per statement: bounds one statement's size and time.
 constexpr std::size_t kStoreBatch = 1000;
-constexpr std::size_t kStoreBatchBytes = 4 * 1024 * 1024;
+constexpr std::size_t kStoreBatchBytes = 1024 * 1024;
 
 /// XEP-0160 §3 and XEP-0334: what is worth keeping. Chat states alone are not (XEP-0085 §5.5),
 /// nor what the sender marked no-store; a body or any other payload is.
