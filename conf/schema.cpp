@@ -225,7 +225,7 @@ std::vector<KeyInfo> buildSchema() {
         integer("modules.offline.max_pending_bytes_per_account", "2097152", 64 * kKiB, 1 * kGiB,
                 "bytes of messages for one account that may wait in memory for PostgreSQL to "
                 "store them; past that, new ones are bounced"),
-        integer("modules.offline.max_pending_bytes", "16777216", 64 * kKiB, 16 * kGiB,
+        integer("modules.offline.max_pending_bytes", "8388608", 64 * kKiB, 16 * kGiB,
                 "the same for all accounts together"),
         section("modules.disco", "service discovery (XEP-0030)"),
         enabled("modules.disco.enabled", true),

@@ -96,7 +96,7 @@ TEST_CASE("every module is present with its defaults; only register is off", "[c
     CHECK(c.module("roster").options.getInt("max_items") == 1000);
     CHECK(c.module("offline").options.getInt("max_messages") == 1000);
     CHECK(c.module("offline").options.getInt("max_pending_bytes_per_account") == 2097152);
-    CHECK(c.module("offline").options.getInt("max_pending_bytes") == 16777216);
+    CHECK(c.module("offline").options.getInt("max_pending_bytes") == 8388608);
     CHECK_FALSE(c.module("version").options.getBool("hide_os"));
     CHECK_FALSE(c.module("version").options.getBool("hide"));
     CHECK(c.module("pep").options.getInt("max_items") == 100);
