@@ -77,7 +77,8 @@ struct LimitsConfig {
     std::size_t maxStanzaBytesPreauth = 16384;
     std::size_t maxDepth = 32;
     std::size_t maxAttributes = 64;
-    std::chrono::seconds authTimeout{60};
+    std::chrono::seconds streamHeaderTimeout{10};
+    std::chrono::seconds authTimeout{30};
     std::chrono::seconds idleTimeout{900};  ///< 0 = never
     std::size_t maxConnectionsPerIp = 64;
     std::size_t outputBufferBytes = 1048576;

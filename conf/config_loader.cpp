@@ -607,6 +607,7 @@ class Loader {
         out.maxStanzaBytesPreauth = size("max_stanza_bytes_preauth", out.maxStanzaBytesPreauth);
         out.maxDepth = size("max_depth", out.maxDepth);
         out.maxAttributes = size("max_attributes", out.maxAttributes);
+        out.streamHeaderTimeout = seconds("stream_header_timeout_s", out.streamHeaderTimeout);
         out.authTimeout = seconds("auth_timeout_s", out.authTimeout);
         out.idleTimeout = seconds("idle_timeout_s", out.idleTimeout);
         out.maxConnectionsPerIp = size("max_connections_per_ip", out.maxConnectionsPerIp);

@@ -36,6 +36,7 @@ c2s::C2sSettings makeC2sSettings(const conf::Config& config) {
         xml::StreamLimits{limits.maxStanzaBytesPreauth, std::min<std::size_t>(limits.maxDepth, 16),
                           limits.maxAttributes};
     s.maxOutputBytes = limits.outputBufferBytes;
+    s.streamHeaderTimeoutSeconds = static_cast<int>(limits.streamHeaderTimeout.count());
     s.authTimeoutSeconds = static_cast<int>(limits.authTimeout.count());
     s.idleTimeoutSeconds = static_cast<int>(limits.idleTimeout.count());
     s.allowPlaintext = config.auth.allowPlaintext;

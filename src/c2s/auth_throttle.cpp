@@ -2,13 +2,10 @@
 
 namespace corvid::c2s {
 
-bool AuthThrottle::blocked(Log& log, std::string_view key, int max, Clock::time_point now) {
-    if (max <= 0) {
-        return false;
-    }
-    auto it = log.find(std::string(key));
+std::size_t AuthThrottle::recent(Log& log, const std::string& key, Clock::time_point now) {
+    auto it = log.find(key);
     if (it == log.end()) {
-        return false;
+        return 0;
     }
     auto& times = it->second;
     while (!times.empty() && now - times.front() > window_) {
@@ -16,17 +13,34 @@ bool AuthThrottle::blocked(Log& log, std::string_view key, int max, Clock::time_
     }
     if (times.empty()) {
         log.erase(it);
-        return false;
+        return 0;
     }
-    return static_cast<int>(times.size()) >= max;
+    return times.size();
+}
+
+std::string AuthThrottle::pairKey(std::string_view ip, std::string_view account) {
+    std::string key(ip);
+    key += '/';  // neither an IP literal nor a bare JID's domain has one before the account
+    key += account;
+    return key;
 }
 
 bool AuthThrottle::ipBlocked(std::string_view ip, Clock::time_point now) {
-    return blocked(byIp_, ip, maxPerIp_, now);
+    return maxPerIp_ > 0 &&
+           recent(byIp_, std::string(ip), now) >= static_cast<std::size_t>(maxPerIp_);
 }
 
-bool AuthThrottle::accountBlocked(std::string_view account, Clock::time_point now) {
-    return blocked(byAccount_, account, maxPerAccount_, now);
+bool AuthThrottle::pairBlocked(std::string_view ip, std::string_view account,
+                               Clock::time_point now) {
+    return maxPerAccount_ > 0 &&
+           recent(byPair_, pairKey(ip, account), now) >= static_cast<std::size_t>(maxPerAccount_);
+}
+
+std::chrono::milliseconds AuthThrottle::accountDelay(std::string_view account,
+                                                     Clock::time_point now) {
+    const bool underAttack = maxPerAccount_ > 0 && recent(byAccount_, std::string(account), now) >=
+                                                       static_cast<std::size_t>(maxPerAccount_);
+    return underAttack ? kAttackDelay : std::chrono::milliseconds(0);
 }
 
 void AuthThrottle::recordFailure(std::string_view ip, std::string_view account,
@@ -34,11 +48,13 @@ void AuthThrottle::recordFailure(std::string_view ip, std::string_view account,
     byIp_[std::string(ip)].push_back(now);
     if (!account.empty()) {
         byAccount_[std::string(account)].push_back(now);
+        byPair_[pairKey(ip, account)].push_back(now);
     }
     // Forget old entries now and then, so that the maps stay bounded by recent failures.
     if (now - lastPrune_ > window_) {
         prune(byIp_, now);
         prune(byAccount_, now);
+        prune(byPair_, now);
         lastPrune_ = now;
     }
 }

@@ -94,22 +94,43 @@ void ClientSession::transitionTo(State next) {
 }
 
 void ClientSession::startAuthTimer() {
-    const int seconds = server_.c2sSettings().authTimeoutSeconds;
-    if (seconds <= 0) {
-        return;
-    }
+    // Two deadlines, one timer: the stream header within streamHeaderTimeoutSeconds, and the
+    // whole negotiation (TLS, SASL, bind) within authTimeoutSeconds of connecting. A client
+    // dribbling a byte every few seconds (slowloris) is gone after the first.
+    const C2sSettings& s = server_.c2sSettings();
+    const int first = std::min(s.streamHeaderTimeoutSeconds, s.authTimeoutSeconds);
     authTimer_.reset(evtimer_new(
         server_.base(),
-        [](evutil_socket_t, short, void* arg) {
-            auto* self = static_cast<ClientSession*>(arg);
-            if (self->state_ != State::Established) {
-                self->closeWithError(StreamCondition::ConnectionTimeout,
-                                     "authentication took too long");
-            }
-        },
+        [](evutil_socket_t, short, void* arg) { static_cast<ClientSession*>(arg)->onDeadline(); },
         this));
-    timeval tv{seconds, 0};
+    const timeval tv{first, 0};
     evtimer_add(authTimer_.get(), &tv);
+}
+
+void ClientSession::onDeadline() {
+    if (state_ == State::Established) {
+        return;
+    }
+    const C2sSettings& s = server_.c2sSettings();
+    if (!pastHeaderDeadline_) {
+        pastHeaderDeadline_ = true;
+        if (domain_.empty()) {
+            log::info("c2s {} {}: no stream header within {} s; closing", id_,
+                      stream_.peerAddress(),
+                      std::min(s.streamHeaderTimeoutSeconds, s.authTimeoutSeconds));
+            closeWithError(StreamCondition::ConnectionTimeout, "no stream header in time");
+            return;
+        }
+        if (s.authTimeoutSeconds > s.streamHeaderTimeoutSeconds) {
+            const timeval rest{s.authTimeoutSeconds - s.streamHeaderTimeoutSeconds, 0};
+            evtimer_add(authTimer_.get(), &rest);
+            return;
+        }
+    }
+    log::info("c2s {} {}: not authenticated within {} s; closing", id_, stream_.peerAddress(),
+              s.authTimeoutSeconds);
+    closeWithError(StreamCondition::ConnectionTimeout,
+                   authenticated_ ? "no resource bound in time" : "authentication took too long");
 }
 
 // --- stream events ---
@@ -419,22 +440,31 @@ void ClientSession::handleSaslStep(sasl::Step step) {
         case Kind::NeedCredentials: {
             auto user = stanza::prepLocalpart(step.username);
             sasl_->user = user ? *user : step.username;
-            if (!user || server_.authThrottle().accountBlocked(sasl_->user + "@" + domain_)) {
-                // Invalid names and throttled accounts take the unknown-user path: the client
-                // sees the same exchange and the same failure as for a wrong password.
+            AuthThrottle& throttle = server_.authThrottle();
+            const std::string account = sasl_->user + "@" + domain_;
+            if (!user || throttle.pairBlocked(stream_.peerAddress(), account)) {
+                // Invalid names, and accounts this address has failed for too often, take the
+                // unknown-user path: the client sees the same exchange and the same failure as
+                // for a wrong password.
                 handleSaslStep(sasl_->mechanism->provideCredentials(std::nullopt));
                 return;
             }
             sasl_->awaitingCredentials = true;
-            C2sServer& server = server_;
-            const router::SessionId id = id_;
-            const std::uint64_t exchange = sasl_->exchange;
-            server_.lookupCredentials(*user, domain_,
-                                      [&server, id, exchange](CredentialsResult result) {
-                                          if (ClientSession* self = server.findSession(id)) {
-                                              self->onCredentials(exchange, std::move(result));
-                                          }
-                                      });
+            const auto delay = throttle.accountDelay(account);
+            if (delay.count() == 0) {
+                lookUpCredentials();
+                return;
+            }
+            // Under attack from elsewhere: slowed down, not refused (AuthThrottle).
+            sasl_->delay.reset(evtimer_new(
+                server_.base(),
+                [](evutil_socket_t, short, void* arg) {
+                    static_cast<ClientSession*>(arg)->lookUpCredentials();
+                },
+                this));
+            const timeval tv{static_cast<time_t>(delay.count() / 1000),
+                             static_cast<suseconds_t>(delay.count() % 1000 * 1000)};
+            evtimer_add(sasl_->delay.get(), &tv);
             return;
         }
         case Kind::Success: {
@@ -480,6 +510,18 @@ void ClientSession::handleSaslStep(sasl::Step step) {
             saslFailure(step.failure, {});
             return;
     }
+}
+
+void ClientSession::lookUpCredentials() {
+    C2sServer& server = server_;
+    const router::SessionId id = id_;
+    const std::uint64_t exchange = sasl_->exchange;
+    server_.lookupCredentials(sasl_->user, domain_,
+                              [&server, id, exchange](CredentialsResult result) {
+                                  if (ClientSession* self = server.findSession(id)) {
+                                      self->onCredentials(exchange, std::move(result));
+                                  }
+                              });
 }
 
 bool ClientSession::awaiting(std::uint64_t exchange) const {
@@ -542,6 +584,7 @@ void ClientSession::onPlainChecked(std::uint64_t exchange, sasl::MechanismPtr me
 
 void ClientSession::endExchange() {
     ++sasl_->exchange;
+    sasl_->delay.reset();
     sasl_->mechanism.reset();
     sasl_->awaitingCredentials = false;
     sasl_->user.clear();

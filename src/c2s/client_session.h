@@ -32,7 +32,8 @@ struct C2sSettings {
     xml::StreamLimits preAuthLimits{16 * 1024, 16, 32};
     xml::StreamLimits limits;
     std::size_t maxOutputBytes = 1024 * 1024;
-    int authTimeoutSeconds = 60;
+    int streamHeaderTimeoutSeconds = 10;
+    int authTimeoutSeconds = 30;
     int idleTimeoutSeconds = 900;
     bool allowPlaintext = false;
     std::vector<std::string> mechanisms;
@@ -121,6 +122,7 @@ class ClientSession final : public router::LocalSession, private stream::XmppStr
     void handleAuth(const xml::Element& auth);
     void handleSaslResponse(const xml::Element& response);
     void handleSaslStep(sasl::Step step);
+    void lookUpCredentials();
     void onCredentials(std::uint64_t exchange, CredentialsResult result);
     void onPlainChecked(std::uint64_t exchange, sasl::MechanismPtr mechanism, sasl::Step step);
     /// The exchange (if any) is over: drop its mechanism; late results for it will be ignored.
@@ -134,15 +136,17 @@ class ClientSession final : public router::LocalSession, private stream::XmppStr
     void unbind();
     sasl::ChannelBindings channelBindings() const;
     void startAuthTimer();
+    void onDeadline();
 
     C2sServer& server_;
     router::SessionId id_;
     stream::XmppStream stream_;
     State state_ = State::Connected;
     bool authenticated_ = false;
-    bool registered_ = false;         // in the router's registry
-    std::string domain_;              // the host this stream is for
-    std::optional<stanza::Jid> jid_;  // the bare JID once authenticated, the full one once bound
+    bool registered_ = false;          // in the router's registry
+    bool pastHeaderDeadline_ = false;  // authTimer_ is now the authentication deadline
+    std::string domain_;               // the host this stream is for
+    std::optional<stanza::Jid> jid_;   // the bare JID once authenticated, the full one once bound
     // Only needed until authentication succeeds, then freed: not carried by every idle session.
     struct SaslState {
         sasl::MechanismPtr mechanism;
@@ -155,9 +159,10 @@ class ClientSession final : public router::LocalSession, private stream::XmppStr
         /// for it, and only it may be authenticated by them); also the throttle's key.
         std::string user;
         bool awaitingCredentials = false;
+        util::EventPtr delay;  // the look-up waits for it while the account is under attack
     };
     std::unique_ptr<SaslState> sasl_;  // null once authenticated
-    util::EventPtr authTimer_;
+    util::EventPtr authTimer_;         // the negotiation deadlines (startAuthTimer)
 };
 
 std::string_view toString(ClientSession::State state);

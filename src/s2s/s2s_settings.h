@@ -24,7 +24,7 @@ struct S2sSettings {
     int connectTimeoutSeconds = 30;
     /// An incoming stream must have authenticated a domain this soon (0 = no limit); streams
     /// that only ask us to verify dialback keys are closed then too.
-    int authTimeoutSeconds = 60;
+    int authTimeoutSeconds = 30;
     std::map<std::string, StaticTarget, std::less<>> routes;
     /// Before a stream has authenticated anything.
     xml::StreamLimits preAuthLimits{16 * 1024, 16, 32};

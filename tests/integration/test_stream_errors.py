@@ -2,6 +2,7 @@
 gets, and that nobody else notices."""
 
 import base64
+import select
 import time
 
 import pytest
@@ -246,6 +247,48 @@ def test_auth_timeout(server, users):
     elapsed = time.monotonic() - t0
     assert cond == "connection-timeout"
     assert 1.5 <= elapsed <= 6, f"closed after {elapsed:.1f} s, configured 2 s"
+
+
+@pytest.mark.corvid(config={"limits": {"stream_header_timeout_s": 2, "auth_timeout_s": 6}})
+def test_slowloris_is_closed_at_the_stream_header_deadline(server):
+    """A client that dribbles its stream header a byte at a time never gets to the auth deadline:
+    limits.stream_header_timeout_s closes it first (before, only the 60 s auth timer did)."""
+    c = RawClient(server.port)
+    t0 = time.monotonic()
+    header = b"<?xml version='1.0'?><stream:stream to='localhost' xmlns='jabber:client'"
+    received = b""
+    for byte in header:
+        try:
+            c.sock.sendall(bytes([byte]))
+        except OSError:
+            break
+        # One byte every half second (the pacing is the attack), reading what comes meanwhile.
+        readable, _, _ = select.select([c.sock], [], [], 0.5)
+        if readable:
+            chunk = c.sock.recv(65536)
+            received += chunk
+            if not chunk or b"connection-timeout" in received:
+                break
+        if time.monotonic() - t0 > 8:
+            break
+    closed_after = time.monotonic() - t0
+    assert b"connection-timeout" in received, received
+    assert 1.5 <= closed_after <= 4.5, f"closed after {closed_after:.1f} s, header deadline 2 s"
+
+
+@pytest.mark.corvid(config={"limits": {"stream_header_timeout_s": 2, "auth_timeout_s": 6}})
+def test_auth_deadline_counts_from_the_connection(server, users):
+    """A client that sent its header in time is not closed at the header deadline, but when the
+    whole negotiation has taken auth_timeout_s since it connected."""
+    c = RawClient(server.port)
+    t0 = time.monotonic()
+    c.open_stream()
+    c.starttls()
+    cond, text = c.stream_error(timeout=12)
+    elapsed = time.monotonic() - t0
+    assert cond == "connection-timeout"
+    assert text, "the timeout says why"
+    assert 5.5 <= elapsed <= 9, f"closed after {elapsed:.1f} s, auth deadline 6 s"
 
 
 @pytest.mark.corvid(config={"limits": {"auth_timeout_s": 2}})

@@ -54,7 +54,8 @@ TEST_CASE("a minimal configuration gets every default", "[conf]") {
     CHECK(c.limits.maxStanzaBytesPreauth == 16384);
     CHECK(c.limits.maxDepth == 32);
     CHECK(c.limits.maxAttributes == 64);
-    CHECK(c.limits.authTimeout == std::chrono::seconds(60));
+    CHECK(c.limits.streamHeaderTimeout == std::chrono::seconds(10));
+    CHECK(c.limits.authTimeout == std::chrono::seconds(30));
     CHECK(c.limits.idleTimeout == std::chrono::seconds(900));
     CHECK(c.limits.maxConnectionsPerIp == 64);
     CHECK(c.limits.outputBufferBytes == 1048576);

@@ -19,8 +19,8 @@ using namespace corvid::conf;
 namespace {
 
 std::filesystem::path repoRoot() {
-    // tests/unit/conf/schema_test.cpp -> repository root
-    return std::filesystem::path(__FILE__).parent_path().parent_path().parent_path().parent_path();
+    // Not derived from __FILE__: with ccache's base_dir that is relative to the build directory.
+    return std::filesystem::path(CORVID_SOURCE_DIR);
 }
 
 std::string readFile(const std::filesystem::path& path) {
