@@ -39,6 +39,8 @@ namespace {
 constexpr std::size_t kMaxBlocklistItems = 1000;
 // Stanzas kept for one account while its list loads (a few milliseconds).
 constexpr std::size_t kMaxHeld = 256;
+/// Blocklist requests of one account waiting for the database; more get resource-constraint.
+constexpr std::size_t kMaxQueuedOps = 64;
 // After a failed load, stanzas pass unchecked this long before the next attempt.
 constexpr auto kRetryAfterFailure = std::chrono::seconds(5);
 
@@ -321,6 +323,11 @@ class BlockingModuleImpl final : public BlockingModule {
         }
         const SessionId session = origin->id();
         Account& a = account(to);
+        if (a.ops.size() >= kMaxQueuedOps) {
+            replyError(router_, iq, StanzaCondition::ResourceConstraint,
+                       "too many blocklist requests waiting; try again", stanza::ErrorType::Wait);
+            return;
+        }
         a.ops.push_back([this, iq, user = to, session, what, jids = std::move(jids)]() mutable {
             auto it = accounts_.find(user);
             Account& acc = it->second;

@@ -201,6 +201,12 @@ class PresenceModule final : public Module {
         xml::Element stanza = original;
         stanza.setAttr("from", user.full());
         stanza.setAttr("to", contact.full());
+        if (!roster_.hasRoom(user)) {
+            replyError(router_, original, StanzaCondition::ResourceConstraint,
+                       "too many roster operations waiting for this account; try again",
+                       stanza::ErrorType::Wait);
+            return;
+        }
         roster_.withRoster(user, [this, type, user, contact, original, stanza = std::move(stanza)](
                                      RosterState* roster, Status, Ticket ticket) mutable {
             if (roster == nullptr) {
@@ -326,6 +332,14 @@ class PresenceModule final : public Module {
             // §4.2.2 / §4.4.2: to every available resource of the account, the sender included.
             reflect(user, presence, nullptr);
             const SessionId id = session.id();
+            // An update (not the initial presence, which also starts the login's probes and
+            // offline delivery) is refused while a flood of them waits.
+            if (!initial && !roster_.hasRoom(user)) {
+                replyError(router_, presence, StanzaCondition::ResourceConstraint,
+                           "too many presence updates at once; this one reached no contact",
+                           stanza::ErrorType::Wait);
+                return HookResult::Handled;
+            }
             roster_.withRoster(
                 user, [this, user, presence, initial, id](RosterState* roster, Status, Ticket) {
                     if (roster == nullptr) {
@@ -512,6 +526,12 @@ class PresenceModule final : public Module {
                 deliverTo(user, stanza, false);
                 return HookResult::Handled;
             }
+            if (!roster_.hasRoom(user)) {
+                replyError(router_, ctx.stanza, StanzaCondition::ResourceConstraint,
+                           "too many roster operations waiting for this account; try again",
+                           stanza::ErrorType::Wait);
+                return HookResult::Handled;
+            }
             roster_.withRoster(
                 user, [this, user, stanza = std::move(stanza)](RosterState*, Status, Ticket) {
                     deliverTo(user, stanza, false);
@@ -531,6 +551,9 @@ class PresenceModule final : public Module {
 
     /// RFC 6121 §4.3.2.
     void inboundProbe(const Jid& user, const Jid& from) {
+        if (!roster_.hasRoom(user)) {
+            return;  // not worth an error: the contact probes again at its next login
+        }
         roster_.withRoster(user, [this, user, from](RosterState* roster, Status status, Ticket) {
             if (status == Status::Unavailable) {
                 return;
@@ -553,6 +576,12 @@ class PresenceModule final : public Module {
         xml::Element stanza = original;
         stanza.setAttr("from", contact.full());
         stanza.setAttr("to", user.full());
+        if (!roster_.hasRoom(user)) {
+            replyError(router_, original, StanzaCondition::ResourceConstraint,
+                       "too many roster operations waiting for this account; try again",
+                       stanza::ErrorType::Wait);
+            return;
+        }
         roster_.withRoster(user, [this, type, user, contact, stanza = std::move(stanza)](
                                      RosterState* roster, Status status, Ticket ticket) mutable {
             if (roster == nullptr) {

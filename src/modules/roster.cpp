@@ -144,6 +144,16 @@ RosterModule::RosterModule(ModuleContext& context)
 
 RosterModule::~RosterModule() = default;
 
+bool RosterModule::hasRoom(const Jid& bare) const {
+    auto it = accounts_.find(bare);
+    if (it == accounts_.end() || it->second.queue.size() < kMaxQueuedOps) {
+        return true;
+    }
+    log::info("roster of {}: {} operations waiting; refusing more", bare.full(),
+              it->second.queue.size());
+    return false;
+}
+
 void RosterModule::withRoster(const Jid& bare, Op op) {
     auto it = accounts_.find(bare);
     if (it == accounts_.end()) {
@@ -360,6 +370,12 @@ void RosterModule::handleGet(const xml::Element& iq, const Jid& user, router::Se
     if (const std::string* ver = query->findAttr("ver")) {
         clientVer = *ver;
     }
+    if (!hasRoom(user)) {
+        replyError(router_, iq, StanzaCondition::ResourceConstraint,
+                   "too many roster operations waiting for this account; try again",
+                   stanza::ErrorType::Wait);
+        return;
+    }
     withRoster(user, [this, iq, user, session, clientVer = std::move(clientVer)](
                          RosterState* roster, Status, Ticket) {
         if (roster == nullptr) {
@@ -455,6 +471,12 @@ void RosterModule::handleSet(const xml::Element& iq, const Jid& user) {
             replyError(router_, iq, StanzaCondition::NotAcceptable, "too many groups");
             return;
         }
+    }
+    if (!hasRoom(user)) {
+        replyError(router_, iq, StanzaCondition::ResourceConstraint,
+                   "too many roster operations waiting for this account; try again",
+                   stanza::ErrorType::Wait);
+        return;
     }
     withRoster(user, [this, iq, user, remove, wanted = std::move(wanted)](
                          RosterState* roster, Status, Ticket ticket) mutable {

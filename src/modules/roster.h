@@ -106,6 +106,14 @@ class RosterModule final : public Module {
 
     /// Queues an operation on the account's roster (see the class comment).
     void withRoster(const stanza::Jid& bare, Op op);
+    /// Whether work a peer asks for (roster iqs, presence and subscriptions from clients and
+    /// contacts) may be queued for the account: false while kMaxQueuedOps operations wait, so
+    /// that a client or a remote server pipelining faster than the database writes cannot grow
+    /// the queue without bound; the caller answers with resource-constraint instead. What the
+    /// server itself must do (a closing session's unavailable broadcast, blocking changes) is
+    /// queued without asking.
+    bool hasRoom(const stanza::Jid& bare) const;
+    static constexpr std::size_t kMaxQueuedOps = 64;
 
     /// Inside an operation: writes `item` (insert or replace by JID), then updates `roster` and,
     /// when a client can see the change, bumps the version and pushes the item to the account's
