@@ -116,6 +116,7 @@ struct S2sConfig {
     std::chrono::seconds connectTimeout{30};
     std::optional<std::string> caFile;
     std::map<std::string, StaticRoute, std::less<>> routes;  ///< normalised domain -> route
+    bool allowPrivateAddresses = false;  ///< connect where DNS gives a non-public address
 };
 
 struct ComponentConfig {

@@ -649,6 +649,7 @@ class Loader {
         out.connectTimeout =
             std::chrono::seconds(valueOr<std::int64_t>(t, "connect_timeout_s", 30));
         out.caFile = value<std::string>(t, "ca_file");
+        out.allowPrivateAddresses = valueOr<bool>(t, "allow_private_addresses", false);
         if (out.dialbackWithoutCertificate && !out.dialback &&
             get(t, "dialback_without_certificate") != nullptr && get(t, "dialback") != nullptr) {
             error(where(t, "dialback_without_certificate", locationOf(t, kRootLocation)),

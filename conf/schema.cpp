@@ -201,6 +201,8 @@ std::vector<KeyInfo> buildSchema() {
          .format = StringFormat::HostPort,
          .keyFormat = StringFormat::Domain,
          .doc = "static routes: \"domain\" = \"host:port\", used instead of DNS SRV lookups"},
+        boolean("s2s.allow_private_addresses", "false",
+                "connect to peers that DNS places at loopback, private or link-local addresses"),
 
         // --- [[components]] ---
         {.path = "components",

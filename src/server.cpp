@@ -218,6 +218,7 @@ bool Server::setUpS2s() {
     s.requireValidCertificate = c.requireValidCertificate;
     s.dialback = c.dialback;
     s.dialbackWithoutCertificate = c.dialbackWithoutCertificate;
+    s.allowPrivateAddresses = c.allowPrivateAddresses;
     s.idleTimeoutSeconds = static_cast<int>(c.idleTimeout.count());
     s.connectTimeoutSeconds = static_cast<int>(c.connectTimeout.count());
     s.authTimeoutSeconds = static_cast<int>(limits.authTimeout.count());

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <random>
 
+#include "net/address_range.h"
 #include "s2s/cert_identity.h"
 #include "s2s/dialback.h"
 #include "s2s/incoming_session.h"
@@ -72,7 +73,7 @@ void OutgoingSession::start() {
     if (auto it = routes.find(remote_); it != routes.end()) {
         log::debug("s2s out {} -> {}: static route {}:{}", local_, remote_, it->second.host,
                    it->second.port);
-        useCandidates({Candidate{it->second.host, it->second.port, false}});
+        useCandidates({Candidate{it->second.host, it->second.port, false, true}});
         return;
     }
     const std::string ascii = toAsciiDomain(remote_);
@@ -143,6 +144,8 @@ void OutgoingSession::onSrvAnswer(
 void OutgoingSession::useCandidates(std::vector<Candidate> candidates) {
     candidates_ = std::move(candidates);
     nextCandidate_ = 0;
+    connectAttempted_ = false;
+    nonPublicRefused_ = false;
     nextCandidate();
 }
 
@@ -151,8 +154,13 @@ void OutgoingSession::nextCandidate() {
         return;
     }
     if (nextCandidate_ >= candidates_.size()) {
+        std::string text;
+        if (nonPublicRefused_ && !connectAttempted_) {
+            text = "the server of " + remote_ +
+                   " is at a non-public address, which this server does not connect to";
+        }
         fail(StanzaCondition::RemoteServerNotFound,
-             lastError_.empty() ? "no server found" : lastError_);
+             lastError_.empty() ? "no server found" : lastError_, std::move(text));
         return;
     }
     current_ = candidates_[nextCandidate_++];
@@ -160,17 +168,19 @@ void OutgoingSession::nextCandidate() {
     S2sManager& manager = manager_;
     const RouteKey key{local_, remote_};
     const std::uint64_t id = id_;
-    manager_.resolver().resolveHost(current_.host, current_.port, [&manager, key, id](auto r) {
+    const std::size_t candidate = nextCandidate_;
+    auto done = [&manager, key, id, candidate](auto result) {
         if (OutgoingSession* self = manager.findOutgoing(key, id)) {
-            self->onAddresses(std::move(r));
+            self->onAddresses(candidate, std::move(result));
         }
-    });
+    };
+    manager_.resolver().resolveHost(current_.host, current_.port, std::move(done));
 }
 
 void OutgoingSession::onAddresses(
-    std::expected<std::vector<net::SocketAddress>, net::DnsError> result) {
-    if (state_ != State::Resolving) {
-        return;
+    std::size_t candidate, std::expected<std::vector<net::SocketAddress>, net::DnsError> result) {
+    if (state_ != State::Resolving || candidate != nextCandidate_) {
+        return;  // the route has moved on (closed, or on to another candidate)
     }
     if (!result) {
         lastError_ = current_.host + ": " + std::string(net::toString(result.error()));
@@ -180,7 +190,41 @@ void OutgoingSession::onAddresses(
     }
     addresses_ = std::move(*result);
     nextAddress_ = 0;
+    if (!current_.staticRoute && !manager_.settings().allowPrivateAddresses) {
+        dropNonPublicAddresses();
+    }
+    if (addresses_.empty()) {
+        nextCandidate();
+        return;
+    }
+    connectAttempted_ = true;
     connectNext();
+}
+
+void OutgoingSession::dropNonPublicAddresses() {
+    // Server-side request forgery: a remote user picks the domain, and whoever controls its DNS
+    // picks the addresses. Loopback, private and link-local ones are this host's and its
+    // networks' services, not federation peers.
+    std::string refused;
+    std::erase_if(addresses_, [&](const net::SocketAddress& address) {
+        const std::string_view range = net::nonPublicRange(address);
+        if (range.empty()) {
+            return false;
+        }
+        refused +=
+            (refused.empty() ? "" : ", ") + address.toString() + " (" + std::string(range) + ")";
+        return true;
+    });
+    if (refused.empty()) {
+        return;
+    }
+    log::debug("s2s out {} -> {}: {}: not connecting to {}", local_, remote_, current_.host,
+               refused);
+    if (addresses_.empty()) {
+        nonPublicRefused_ = true;
+        lastError_ = current_.host + " has only non-public addresses: " + refused +
+                     " (s2s.allow_private_addresses is off)";
+    }
 }
 
 void OutgoingSession::connectNext() {
@@ -223,7 +267,7 @@ void OutgoingSession::attemptFailed(std::string why) {
     }
 }
 
-void OutgoingSession::fail(StanzaCondition condition, std::string why) {
+void OutgoingSession::fail(StanzaCondition condition, std::string why, std::string text) {
     if (state_ == State::Closed) {
         return;
     }
@@ -232,9 +276,11 @@ void OutgoingSession::fail(StanzaCondition condition, std::string why) {
     transitionTo(State::Closed);
     connectTimer_.reset();
     idleTimer_.reset();
-    const std::string text = condition == StanzaCondition::RemoteServerTimeout
-                                 ? "timed out connecting to " + remote_
-                                 : "cannot reach the server of " + remote_;
+    if (text.empty()) {
+        text = condition == StanzaCondition::RemoteServerTimeout
+                   ? "timed out connecting to " + remote_
+                   : "cannot reach the server of " + remote_;
+    }
     auto queue = std::exchange(queue_, {});
     for (const auto& stanza : queue) {
         manager_.router().bounce(stanza, condition, text);

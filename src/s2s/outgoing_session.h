@@ -66,6 +66,7 @@ class OutgoingSession final : private stream::XmppStream::Owner {
         std::string host;
         std::uint16_t port = 5269;
         bool directTls = false;
+        bool staticRoute = false;  ///< named by s2s.routes: may be at a non-public address
     };
     struct Verify {
         std::uint64_t incoming;
@@ -87,12 +88,19 @@ class OutgoingSession final : private stream::XmppStream::Owner {
     void onSrvAnswer(bool directTls, std::expected<std::vector<net::SrvRecord>, net::DnsError>);
     void useCandidates(std::vector<Candidate> candidates);
     void nextCandidate();
-    void onAddresses(std::expected<std::vector<net::SocketAddress>, net::DnsError> result);
+    /// The addresses of candidate number `candidate` (counted from 1, as nextCandidate_ after
+    /// it was taken).
+    void onAddresses(std::size_t candidate,
+                     std::expected<std::vector<net::SocketAddress>, net::DnsError> result);
     void connectNext();
     /// This candidate did not work: drop its connection and try the next.
     void attemptFailed(std::string why);
-    /// The route failed: bounce the queue, fail the verifications, close.
-    void fail(stanza::StanzaCondition condition, std::string why);
+    /// The route failed: bounce the queue (with `text`, or a text made from `condition`), fail
+    /// the verifications, close. `why` is for the log.
+    void fail(stanza::StanzaCondition condition, std::string why, std::string text = {});
+    /// Drops the non-public addresses of a candidate found through DNS, unless
+    /// s2s.allow_private_addresses says otherwise.
+    void dropNonPublicAddresses();
     void handleFeatures(const xml::Element& features);
     void authenticate();
     void startDialback();
@@ -124,6 +132,8 @@ class OutgoingSession final : private stream::XmppStream::Owner {
     std::vector<net::SocketAddress> addresses_;
     std::size_t nextAddress_ = 0;
     std::string lastError_;
+    bool connectAttempted_ = false;  // some candidate had an address we may connect to
+    bool nonPublicRefused_ = false;  // some candidate had only addresses we may not connect to
 
     // Negotiation on the current connection.
     std::string streamId_;  // the id the peer gave our stream (dialback keys use it)

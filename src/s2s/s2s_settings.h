@@ -26,6 +26,9 @@ struct S2sSettings {
     /// that only ask us to verify dialback keys are closed then too.
     int authTimeoutSeconds = 30;
     std::map<std::string, StaticTarget, std::less<>> routes;
+    /// Connect to peers that DNS places at loopback, private, link-local and other non-public
+    /// addresses (net::nonPublicRange()); off, only static routes may lead there.
+    bool allowPrivateAddresses = false;
     /// Before a stream has authenticated anything.
     xml::StreamLimits preAuthLimits{16 * 1024, 16, 32};
     xml::StreamLimits limits{512 * 1024, 32, 64};

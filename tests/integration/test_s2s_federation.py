@@ -674,3 +674,66 @@ def test_dialback_with_real_servers(corvid_factory, request, server):
     slix.run(main(), 80)
     log = s.log()
     assert f"{peer.domain} authenticated for {s.domain} (dialback)" in log, log[-3000:]
+
+
+# --- where outgoing connections may go (server-side request forgery) ------------------------------
+
+
+def test_private_addresses_need_the_key_or_a_static_route(corvid_factory, corvid, net):
+    """A domain whose DNS points at loopback: without s2s.allow_private_addresses corvid does not
+    connect and bounces with remote-server-not-found saying why (logged once at info); a static
+    route to the same kind of address is followed; with the key (the module's corvid) it
+    connects."""
+    ip = net.ip(7)
+    inside = net.domain("inside")
+    inside_peer = FakeReceivingServer(ip, 5269, inside, net.identity(inside).chain,
+                                      net.identity(inside).key).start()
+    net.zone.a[inside] = [ip]
+    routed = net.domain("routed")
+    routed_port = free_port(ip)
+    routed_peer = FakeReceivingServer(ip, routed_port, routed, net.identity(routed).chain,
+                                      net.identity(routed).key).start()
+    try:
+        s = corvid_factory("ssrf", overrides={"s2s": {
+            "allow_private_addresses": False, "routes": {routed: f"{ip}:{routed_port}"}}})
+
+        async def refused_and_routed():
+            ivy = await at_corvid(s, "ivy")
+            try:
+                ivy.send_message(mto=f"x@{inside}", mbody="to a loopback peer", mtype="chat")
+                err = await next_error(ivy)
+                assert err["body"] == "to a loopback peer"
+                assert err["error"]["condition"] == "remote-server-not-found"
+                assert "non-public address" in err["error"]["text"], err
+                ivy.send_message(mto=f"y@{routed}", mbody="by static route", mtype="chat")
+                await asyncio.get_running_loop().run_in_executor(None, routed_peer.received.wait,
+                                                                 20)
+            finally:
+                await ivy.close()
+
+        slix.run(refused_and_routed(), 60)
+        assert not inside_peer.headers, "corvid connected to a loopback address found in DNS"
+        log = s.log()
+        assert log.count(f"{inside} has only non-public addresses: {ip}:5269 "
+                         "(loopback (127.0.0.0/8))") == 1, log[-3000:]
+        assert f"s2s out {s.domain} -> {inside}: route failed (remote-server-not-found)" in log
+        assert routed_peer.error is None, f"fake peer: {routed_peer.error!r}"
+        assert "by static route" in [m.findtext("{jabber:server}body")
+                                     for m in routed_peer.stanzas]
+
+        async def allowed():
+            alice = await at_corvid(corvid, "alice")
+            try:
+                alice.send_message(mto=f"z@{inside}", mbody="allowed", mtype="chat")
+                await asyncio.get_running_loop().run_in_executor(None, inside_peer.received.wait,
+                                                                 20)
+            finally:
+                await alice.close()
+
+        slix.run(allowed(), 60)
+        assert inside_peer.error is None, f"fake peer: {inside_peer.error!r}"
+        assert "allowed" in [m.findtext("{jabber:server}body") for m in inside_peer.stanzas]
+    finally:
+        inside_peer.close()
+        routed_peer.close()
+

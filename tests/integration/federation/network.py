@@ -88,7 +88,8 @@ class FederationNet:
 
 class FederatedCorvid(CorvidServer):
     """A corvid serving `domain` with s2s listeners (STARTTLS and direct TLS) on its own address,
-    looking names up with the test DNS server."""
+    looking names up with the test DNS server. Every peer of the test federation is on loopback,
+    so s2s.allow_private_addresses is on unless the overrides say otherwise."""
 
     def __init__(self, *, domain: str, s2s_ip: str, identity: Identity, ca_file: Path | None,
                  dns_server: str, **kw) -> None:
@@ -98,7 +99,7 @@ class FederatedCorvid(CorvidServer):
         self.s2s_tls_port = free_port(s2s_ip)
         self.dns_server = dns_server
         overrides = kw.pop("overrides", None) or {}
-        s2s = {"enabled": True, "connect_timeout_s": 8}
+        s2s = {"enabled": True, "connect_timeout_s": 8, "allow_private_addresses": True}
         if ca_file is not None:
             s2s["ca_file"] = str(ca_file)
         base = {

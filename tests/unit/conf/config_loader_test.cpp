@@ -81,6 +81,7 @@ TEST_CASE("a minimal configuration gets every default", "[conf]") {
     CHECK(c.s2s.connectTimeout == std::chrono::seconds(30));
     CHECK_FALSE(c.s2s.caFile.has_value());
     CHECK(c.s2s.routes.empty());
+    CHECK_FALSE(c.s2s.allowPrivateAddresses);
 
     CHECK(c.components.empty());
 }
@@ -155,6 +156,7 @@ failure_window_s = 60
 dialback_without_certificate = true
 dialback_secret = "0123456789abcdef0123"
 ca_file = "/etc/ssl/extra.pem"
+allow_private_addresses = true
 [s2s.routes]
 "Example.COM" = "[2001:db8::1]:5270"
 "example.net" = "relay.example.net"
@@ -208,6 +210,7 @@ hide_os = true
     CHECK(c.s2s.dialbackWithoutCertificate);
     CHECK(c.s2s.dialbackSecret == "0123456789abcdef0123");
     CHECK(c.s2s.caFile == "/etc/ssl/extra.pem");
+    CHECK(c.s2s.allowPrivateAddresses);
     REQUIRE(c.s2s.routes.size() == 2);
     CHECK(c.s2s.routes.at("example.com") == StaticRoute{"2001:db8::1", 5270});
     CHECK(c.s2s.routes.at("example.net") == StaticRoute{"relay.example.net", 5269});
@@ -294,7 +297,8 @@ TEST_CASE("each kind of error names its key, line and column", "[conf]") {
                                      "max_depth = \"32\"\n"
                                      "auth_timeout_s = 1.5\n"
                                      "[s2s]\n"
-                                     "  enabled = 1\n");
+                                     "  enabled = 1\n"
+                                     "allow_private_addresses = \"yes\"\n");
         CHECK(errorFor(errors, "limits.max_depth").message == "expected an integer, got a string");
         CHECK(errorFor(errors, "limits.max_depth").line == 9);
         CHECK(errorFor(errors, "limits.auth_timeout_s").message ==
@@ -303,6 +307,9 @@ TEST_CASE("each kind of error names its key, line and column", "[conf]") {
         CHECK(e.message == "expected a boolean, got an integer");
         CHECK(e.line == 12);
         CHECK(e.column == 3);
+        CHECK(errorFor(errors, "s2s.allow_private_addresses").message ==
+              "expected a boolean, got a string");
+        CHECK(errorFor(errors, "s2s.allow_private_addresses").line == 13);
     }
     SECTION("a table where an array of tables belongs") {
         const auto e = errorFor(errorsOf(kMinimal + "[listeners]\ntype = \"c2s\"\n"), "listeners");
