@@ -32,6 +32,10 @@ std::string_view toString(IncomingSession::State state) {
 
 namespace {
 
+// Dialback verifications one stream may have under way at once: each one may make us open a
+// connection to another server.
+constexpr std::size_t kMaxPendingDialback = 10;
+
 stream::XmppStream::Options streamOptions(const S2sSettings& s) {
     stream::XmppStream::Options o;
     o.limits = s.preAuthLimits;
@@ -66,13 +70,12 @@ IncomingSession::IncomingSession(S2sManager& manager, std::uint64_t id, evutil_s
       id_(id),
       stream_(manager.base(), fd, std::move(peerAddress), *this, streamOptions(manager.settings()),
               directTls ? manager.newIncomingSsl() : nullptr) {
-    armAuthTimer();
+    armAuthTimer(manager_.settings().authTimeoutSeconds);
 }
 
 IncomingSession::~IncomingSession() = default;
 
-void IncomingSession::armAuthTimer() {
-    const int seconds = manager_.settings().authTimeoutSeconds;
+void IncomingSession::armAuthTimer(int seconds) {
     if (seconds <= 0) {
         return;
     }
@@ -92,8 +95,12 @@ void IncomingSession::onAuthTimer() {
     if (state_ == State::Closed || !authenticated_.empty()) {
         return;
     }
-    if (!dialbackPending_.empty()) {
-        armAuthTimer();  // our own connection to the authoritative server decides
+    if (!dialbackPending_.empty() && !authTimerExtended_) {
+        // Our own connection to the authoritative server may still be setting up: it gets the
+        // time it has for that, once; a verification that never comes back must not keep an
+        // unauthenticated stream open.
+        authTimerExtended_ = true;
+        armAuthTimer(manager_.settings().connectTimeoutSeconds);
         return;
     }
     closeWithError(StreamCondition::ConnectionTimeout, "nothing authenticated in time");
@@ -123,6 +130,7 @@ void IncomingSession::onStreamHeader(xml::StreamHeader&& header) {
     const bool known = domain && manager_.isLocalDomain(*domain);
     auto from = domainOf(header.attr("from"));
     streamId_ = util::randomId(16);
+    dialbackPending_.clear();  // their answers name the previous stream's id: dropped
     stream_.sendRaw(makeServerStreamHeader(known ? std::string_view(*domain) : std::string_view(),
                                            from ? std::string_view(*from) : std::string_view(),
                                            streamId_));
@@ -356,6 +364,14 @@ void IncomingSession::handleDialbackRequest(const xml::Element& request) {
         sendDialback(makeDialbackError(request, StanzaCondition::ItemNotFound));
         return;
     }
+    if (*to != localDomain_) {
+        // XEP-0220 §2.4.1: a target domain this stream was not opened for is, for this stream,
+        // not served: target domains are not multiplexed on one stream.
+        sendDialback(makeDialbackError(
+            request, StanzaCondition::ItemNotFound,
+            "this stream is for " + localDomain_ + "; open a stream to " + *to + " for it"));
+        return;
+    }
     auto from = domainOf(request.attr("from"));
     if (!from || manager_.isLocalDomain(*from)) {
         sendDialback(makeDialbackError(request, StanzaCondition::BadRequest,
@@ -389,6 +405,11 @@ void IncomingSession::handleDialbackRequest(const xml::Element& request) {
                                        "a certificate valid for " + *from + " is required"));
         return;
     }
+    if (dialbackPending_.size() >= kMaxPendingDialback) {
+        sendDialback(makeDialbackError(request, StanzaCondition::ResourceConstraint,
+                                       "too many dialback requests under way on this stream"));
+        return;
+    }
     dialbackPending_.insert(*from);
     log::debug("s2s in {} {}: verifying the dialback key of {} with its server", id_,
                stream_.peerAddress(), *from);
@@ -399,7 +420,9 @@ void IncomingSession::dialbackAnswered(const std::string& local, const std::stri
                                        const std::string& streamId, DialbackVerdict verdict) {
     if (state_ == State::Closed || streamId != streamId_ || local != localDomain_ ||
         dialbackPending_.erase(remote) == 0) {
-        return;  // a restart or a close made the question moot
+        // Asked for a stream that has closed or restarted since (a restart clears the pending
+        // set), or answered already: nobody waits for this answer.
+        return;
     }
     switch (verdict) {
         case DialbackVerdict::Valid:

@@ -66,7 +66,7 @@ class IncomingSession final : private stream::XmppStream::Owner {
     void handleStanza(xml::Element&& stanza);
     void authenticated(const std::string& domain, std::string_view how);
     void sendDialback(const xml::Element& element);
-    void armAuthTimer();
+    void armAuthTimer(int seconds);
     void onAuthTimer();
 
     S2sManager& manager_;
@@ -78,9 +78,11 @@ class IncomingSession final : private stream::XmppStream::Owner {
     std::string headerFrom_;   // the 'from' of the peer's header, if any
     bool saslDone_ = false;
     bool externalOffered_ = false;
-    std::set<std::string, std::less<>> authenticated_;    // peer domains proven on this stream
-    std::set<std::string, std::less<>> dialbackPending_;  // peer domains being verified
+    std::set<std::string, std::less<>> authenticated_;  // peer domains proven on this stream
+    // Peer domains being verified on the current stream (streamId_); a restart forgets them.
+    std::set<std::string, std::less<>> dialbackPending_;
     util::EventPtr authTimer_;
+    bool authTimerExtended_ = false;  // once, for a verification still under way
 };
 
 std::string_view toString(IncomingSession::State state);

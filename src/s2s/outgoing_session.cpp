@@ -285,16 +285,7 @@ void OutgoingSession::fail(StanzaCondition condition, std::string why, std::stri
     for (const auto& stanza : queue) {
         manager_.router().bounce(stanza, condition, text);
     }
-    // Incoming streams waiting for a verification through us get an error answer.
-    auto waiting = std::exchange(verifiesToSend_, {});
-    for (auto& [sid, v] : std::exchange(verifiesSent_, {})) {
-        waiting.push_back(std::move(v));
-    }
-    for (const auto& v : waiting) {
-        if (IncomingSession* in = manager_.findIncoming(v.incoming)) {
-            in->dialbackAnswered(local_, remote_, v.streamId, DialbackVerdict::Error);
-        }
-    }
+    failVerifies();
     if (stream_) {
         stream_->abort();
     }
@@ -555,7 +546,23 @@ void OutgoingSession::becomeEstablished() {
     sendVerifies();
 }
 
+void OutgoingSession::failVerifies() {
+    // Incoming streams waiting for a verification through us get an error answer.
+    auto waiting = std::exchange(verifiesToSend_, {});
+    for (auto& [sid, v] : std::exchange(verifiesSent_, {})) {
+        waiting.push_back(std::move(v));
+    }
+    for (const auto& v : waiting) {
+        if (IncomingSession* in = manager_.findIncoming(v.incoming)) {
+            in->dialbackAnswered(local_, remote_, v.streamId, DialbackVerdict::Error);
+        }
+    }
+}
+
 void OutgoingSession::sendVerifies() {
+    if (!verifiesToSend_.empty()) {
+        touch();  // a question is out: the route is not idle
+    }
     for (auto& v : std::exchange(verifiesToSend_, {})) {
         sendDialback(makeDialbackVerify(local_, remote_, v.streamId, {}, v.key));
         std::string sid = v.streamId;
@@ -588,6 +595,8 @@ void OutgoingSession::onClosed() {
     manager_.retire(std::move(stream));
     switch (state_) {
         case State::Closed:
+            // Closed by us (idle, shutdown) while verifications were still out.
+            failVerifies();
             manager_.outgoingClosed(RouteKey{local_, remote_}, id_);
             return;
         case State::Established: {
@@ -596,11 +605,7 @@ void OutgoingSession::onClosed() {
             connectTimer_.reset();
             idleTimer_.reset();
             // Verifications still in flight cannot be answered any more.
-            for (auto& [sid, v] : std::exchange(verifiesSent_, {})) {
-                if (IncomingSession* in = manager_.findIncoming(v.incoming)) {
-                    in->dialbackAnswered(local_, remote_, v.streamId, DialbackVerdict::Error);
-                }
-            }
+            failVerifies();
             manager_.outgoingClosed(RouteKey{local_, remote_}, id_);
             return;
         }
@@ -660,6 +665,11 @@ bool OutgoingSession::send(xml::Element&& stanza) {
 }
 
 void OutgoingSession::requestVerify(std::uint64_t incoming, std::string streamId, std::string key) {
+    // Questions of streams that have closed since wait for nobody; dropping them keeps the map
+    // as small as the streams that still wait.
+    std::erase_if(verifiesSent_, [&](const auto& entry) {
+        return manager_.findIncoming(entry.second.incoming) == nullptr;
+    });
     verifiesToSend_.push_back(Verify{incoming, std::move(streamId), std::move(key)});
     if (state_ == State::Established || state_ == State::Dialback) {
         sendVerifies();

@@ -108,6 +108,8 @@ class OutgoingSession final : private stream::XmppStream::Owner {
     void handleVerifyAnswer(const xml::Element& answer);
     void becomeEstablished();
     void sendVerifies();
+    /// Answers every verification not answered yet with an error (the route is gone).
+    void failVerifies();
     void sendDialback(const xml::Element& element);
     void touch();
     void armIdleTimer(int seconds);

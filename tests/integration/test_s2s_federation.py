@@ -29,7 +29,7 @@ from federation.fake_peer import NS_DB, FakeReceivingServer, S2sPeer
 from federation.hosts import EtcHosts
 from federation.network import FederatedCorvid, FederationNet, free_port
 from federation.prosody import ProsodyServer
-from xmpp_raw import NS_SASL, NS_STANZAS, NS_TLS, q, to_str
+from xmpp_raw import NS_SASL, NS_STANZAS, NS_TLS, XmppTimeout, q, to_str
 
 NS_DB_FEATURE = "urn:xmpp:features:dialback"
 
@@ -737,3 +737,115 @@ def test_private_addresses_need_the_key_or_a_static_route(corvid_factory, corvid
         inside_peer.close()
         routed_peer.close()
 
+
+# --- dialback requests the stream cannot answer -----------------------------------------------------
+
+
+def test_dialback_for_another_hosted_domain_is_refused(corvid_factory, net):
+    """Two hosted domains, dialback without certificates: a db:result whose 'to' is the other
+    hosted domain, not the stream's, gets <item-not-found/> at once (XEP-0220 §2.4.1), and the
+    unauthenticated stream still ends at limits.auth_timeout_s."""
+    first, second = net.domain("two-hosts"), net.domain("two-hosts-b")
+    ident_first, ident_second = net.identity(first), net.identity(second)
+    s = corvid_factory("two-hosts", overrides={
+        "s2s": {"dialback_without_certificate": True},
+        "limits": {"auth_timeout_s": 2},
+        "hosts": [{"domain": d, "certificate": str(i.chain), "key": str(i.key)}
+                  for d, i in ((first, ident_first), (second, ident_second))]})
+    claimed = net.domain("claimer")
+    p = _peer(s)
+    try:
+        features = p.open_server_stream(first, claimed)
+        assert features.find(q(NS_DB_FEATURE, "dialback")) is not None, to_str(features)
+        started = time.monotonic()
+        p.send(f"<db:result xmlns:db='{NS_DB}' from='{claimed}' to='{second}'>"
+               "0123456789abcdef</db:result>")
+        answer = p.next(timeout=5)
+        assert answer.tag == q(NS_DB, "result"), to_str(answer)
+        assert answer.get("type") == "error"
+        assert answer.get("from") == second and answer.get("to") == claimed, to_str(answer)
+        assert answer.find(f"*/{{{NS_STANZAS}}}item-not-found") is not None, to_str(answer)
+        cond, _ = p.stream_error(timeout=10)
+        assert cond == "connection-timeout"
+        assert time.monotonic() - started < 8
+    finally:
+        p.close()
+    assert f"s2s out {second} -> {claimed}" not in s.log()  # nobody was asked
+
+
+@pytest.mark.parametrize("route_closes", [True, False], ids=["route-closed-idle", "never-answered"])
+def test_dialback_verification_that_never_returns(corvid_factory, net, route_closes):
+    """The authoritative server takes our db:verify and never answers. If our route to it closes
+    (idle), the waiting stream gets a dialback error at once; if it stays open, the waiting
+    stream still ends: at limits.auth_timeout_s, plus s2s.connect_timeout_s once for a
+    verification under way."""
+    claimed = net.domain("mute")
+    ip = net.ip(8)
+    port = free_port(ip)
+    mute = FakeReceivingServer(ip, port, claimed, net.identity(claimed).chain,
+                               net.identity(claimed).key, linger=True).start()
+    s2s = {"dialback_without_certificate": True, "routes": {claimed: f"{ip}:{port}"},
+           "connect_timeout_s": 3}
+    if route_closes:
+        s2s["idle_timeout_s"] = 2
+    s = corvid_factory(f"mute-{'idle' if route_closes else 'open'}",
+                       overrides={"s2s": s2s, "limits": {"auth_timeout_s": 30 if route_closes
+                                                         else 2}})
+    p = _peer(s)
+    try:
+        p.open_server_stream(s.domain, claimed)
+        started = time.monotonic()
+        p.send(f"<db:result xmlns:db='{NS_DB}' from='{claimed}' to='{s.domain}'>"
+               "0123456789abcdef</db:result>")
+        assert mute.received.wait(15), "the authoritative server was not asked"
+        assert [e.tag for e in mute.stanzas] == [q(NS_DB, "verify")], \
+            [to_str(e) for e in mute.stanzas]
+        if route_closes:
+            deadline = time.monotonic() + 15
+            while True:
+                p.send(" ")  # our stream has the same idle timeout: it must not idle out first
+                try:
+                    answer = p.next(timeout=0.5)
+                    break
+                except XmppTimeout:
+                    assert time.monotonic() < deadline, "no answer to the dialback request"
+            assert answer.tag == q(NS_DB, "result"), to_str(answer)
+            assert answer.get("type") == "error"
+            assert answer.find(f"*/{{{NS_STANZAS}}}remote-server-not-found") is not None, \
+                to_str(answer)
+        else:
+            cond, _ = p.stream_error(timeout=15)
+            assert cond == "connection-timeout"
+            assert 4 < time.monotonic() - started < 12
+    finally:
+        p.close()
+        mute.close()
+
+
+def test_dialback_verifications_per_stream_are_bounded(corvid_factory, net):
+    """Each verification may make corvid connect to another server: one stream gets at most 10
+    under way, the 11th request is answered with <resource-constraint/>."""
+    ip = net.ip(9)
+    silent = socket.socket()  # the claimed domains' servers accept TCP and never answer
+    silent.bind((ip, 5269))
+    silent.listen(16)
+    claimed = [net.domain(f"many-{i}") for i in range(11)]
+    for d in claimed:
+        net.zone.a[d] = [ip]
+    try:
+        s = corvid_factory("bounded-db", overrides={"s2s": {"dialback_without_certificate": True}})
+        p = _peer(s)
+        try:
+            p.open_server_stream(s.domain, claimed[0])
+            for d in claimed:
+                p.send(f"<db:result xmlns:db='{NS_DB}' from='{d}' to='{s.domain}'>"
+                       "0123456789abcdef</db:result>")
+            answer = p.next(timeout=5)
+            assert answer.get("type") == "error" and answer.get("to") == claimed[-1], \
+                to_str(answer)
+            assert answer.find(f"*/{{{NS_STANZAS}}}resource-constraint") is not None, \
+                to_str(answer)
+        finally:
+            p.close()
+    finally:
+        silent.close()

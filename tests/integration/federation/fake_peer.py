@@ -60,10 +60,14 @@ class S2sPeer(RawClient):
 
 class FakeReceivingServer:
     """Accepts one s2s connection for `domain` on (ip, port): STARTTLS with the given certificate,
-    SASL EXTERNAL (accepting any peer), then collects stanzas. Runs in a thread."""
+    SASL EXTERNAL (accepting any peer), then collects stanzas. Runs in a thread. It closes the
+    stream after the first batch; with `linger` it answers nothing and waits for corvid to close
+    (a server that never answers a dialback verification)."""
 
-    def __init__(self, ip: str, port: int, domain: str, cert: Path, key: Path) -> None:
+    def __init__(self, ip: str, port: int, domain: str, cert: Path, key: Path, *,
+                 linger: bool = False) -> None:
         self.domain = domain
+        self.linger = linger
         self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         self.ctx.load_cert_chain(str(cert), str(key))
         self.ctx.verify_mode = ssl.CERT_NONE  # it trusts corvid without looking
@@ -139,6 +143,9 @@ class FakeReceivingServer:
         while reader.elements:
             self.stanzas.append(reader.elements.popleft())
         self.received.set()
+        if self.linger:
+            conn.settimeout(60)
+            self._read_until(conn, reader, lambda: reader.ended)
         try:
             conn.sendall(b"</stream:stream>")
             conn.close()
