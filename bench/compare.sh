@@ -131,9 +131,16 @@ prosody_stop() { "$here/run-prosody.sh" stop --workdir "$prosody_dir"; }
 
 # --- corvid ---------------------------------------------------------------------------------------
 # corvid keeps accounts in PostgreSQL: a private cluster (scripts/pg.sh) with a database of its
-# own, a generated configuration unless --corvid-config is given, and accounts created with
-# `corvidctl adduser` (two at a time; cached while the accounts file is unchanged).
+# own, a generated configuration unless --corvid-config is given, and accounts written by
+# corvid-accounts.py or, with --corvid-accounts corvidctl, created with `corvidctl adduser`
+# (cached while the accounts file is unchanged).
 corvid_dir="$workdir/corvid"
+# Creates the account $1 with the password $2, or resets the password if the account exists. The
+# password reaches corvidctl on stdin (printf is a builtin: no process list shows it).
+corvidctl_account() {
+    printf '%s\n' "$2" | "$corvidctl" --config "$corvid_config" adduser "$1" >/dev/null 2>&1 ||
+        printf '%s\n' "$2" | "$corvidctl" --config "$corvid_config" passwd "$1" >/dev/null
+}
 corvid_setup() {
     [[ -x "$corvid" && -x "$corvidctl" ]] || { log "corvid is not built ($corvid)"; return 1; }
     mkdir -p "$corvid_dir"
@@ -197,11 +204,20 @@ TOML
     if [[ ! -f "$stamp" || "$(cat "$stamp")" != "$want" ]]; then
         log "creating $(wc -l <"$accounts") corvid accounts ($corvid_accounts, one-time)"
         if [[ "$corvid_accounts" == corvidctl ]]; then
-            # adduser fails for accounts that exist already: reset their passwords instead.
-            awk '{ print $1 "@localhost", $2 }' "$accounts" |
-                xargs -P "$(nproc)" -n 2 sh -c '"$0" --config "$1" adduser "$2" "$3" >/dev/null 2>&1 ||
-                    "$0" --config "$1" passwd "$2" "$3" >/dev/null' "$corvidctl" "$corvid_config" ||
-                return 1
+            # One corvidctl per account, nproc at a time; each password goes on its stdin.
+            local user password pids=() failed=0
+            while read -r user password _; do
+                corvidctl_account "$user@localhost" "$password" &
+                pids+=("$!")
+                if ((${#pids[@]} >= $(nproc))); then
+                    wait "${pids[0]}" || failed=1
+                    pids=("${pids[@]:1}")
+                fi
+            done <"$accounts"
+            for pid in "${pids[@]}"; do
+                wait "$pid" || failed=1
+            done
+            ((failed == 0)) || return 1
         else
             # corvidctl makes one account per process, too slow for 10,000 (see
             # corvid-accounts.py). It still applies the schema migrations first.

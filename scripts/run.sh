@@ -129,10 +129,10 @@ password=$(openssl rand -base64 18 | tr -d '/+=' | cut -c1-16)
 if [[ ! -x $corvidctl ]]; then
     echo "skipped: corvidctl is not built yet, so no account can be created"
 elif printf '%s\n' "$password" |
-    "$corvidctl" --config "$run/corvid.toml" adduser "demo@$domain" - >/dev/null 2>"$run/ctl.err"; then
+    "$corvidctl" --config "$run/corvid.toml" adduser "demo@$domain" >/dev/null 2>"$run/ctl.err"; then
     echo "created demo@$domain"
 elif printf '%s\n' "$password" |
-    "$corvidctl" --config "$run/corvid.toml" passwd "demo@$domain" - >/dev/null 2>>"$run/ctl.err"; then
+    "$corvidctl" --config "$run/corvid.toml" passwd "demo@$domain" >/dev/null 2>>"$run/ctl.err"; then
     echo "demo@$domain existed already: its password was reset"
 else
     cat "$run/ctl.err" >&2

@@ -1,17 +1,25 @@
 // corvidctl: account administration on the daemon's own database.
 //
-//   corvidctl [--config FILE] adduser JID PASSWORD
+//   corvidctl [--config FILE] adduser JID [--password-file FILE]
 //   corvidctl [--config FILE] deluser JID
-//   corvidctl [--config FILE] passwd JID PASSWORD
+//   corvidctl [--config FILE] passwd JID [--password-file FILE]
 //   corvidctl [--config FILE] list-users DOMAIN
 //
-// A PASSWORD of "-" is read from the first line of standard input, so that it stays out of the
-// process list and the shell history.
+// Passwords never come from the command line, where the process list and the shell history would
+// show them: they are typed at a prompt without echo (twice) when standard input is a terminal,
+// read from the first line of standard input otherwise, or from the first line of FILE.
 
 #include <event2/event.h>
+#include <termios.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <csignal>
 #include <cstdio>
+#include <cstring>
+#include <fstream>
 #include <iostream>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -31,12 +39,115 @@ constexpr const char* kDefaultConfig = "/etc/corvid/corvid.toml";
 int usage(std::FILE* out) {
     std::fputs(
         "usage: corvidctl [--config FILE] COMMAND ARGS\n"
-        "  adduser JID PASSWORD    create an account (PASSWORD '-' reads it from stdin)\n"
-        "  deluser JID             delete an account and everything stored for it\n"
-        "  passwd JID PASSWORD     set a new password\n"
-        "  list-users DOMAIN       list the accounts of a host\n",
+        "  adduser JID [--password-file FILE]   create an account\n"
+        "  deluser JID                          delete an account and everything stored for it\n"
+        "  passwd JID [--password-file FILE]    set a new password\n"
+        "  list-users DOMAIN                    list the accounts of a host\n"
+        "The password is asked for twice, without echo, when standard input is a terminal;\n"
+        "otherwise it is the first line of standard input, or of FILE with --password-file.\n",
         out);
     return out == stdout ? 0 : 2;
+}
+
+// ------------------------------------------------------------------------- reading passwords
+
+// The terminal settings to put back if a signal ends the process while echo is off. Global
+// because a signal handler can reach nothing else; written before the handlers are installed.
+termios gSavedTerminal;
+
+void restoreTerminalAndDie(int sig) {
+    tcsetattr(STDIN_FILENO, TCSANOW, &gSavedTerminal);  // async-signal-safe
+    std::signal(sig, SIG_DFL);
+    std::raise(sig);
+}
+
+constexpr int kFatalSignals[] = {SIGINT, SIGTERM, SIGHUP, SIGQUIT};
+
+/// Turns echo off on the terminal that is standard input for its lifetime; also when a signal
+/// ends the process meanwhile (Ctrl-C at the prompt must not leave the terminal mute).
+class EchoOff {
+  public:
+    EchoOff() {
+        if (tcgetattr(STDIN_FILENO, &gSavedTerminal) != 0) {
+            return;
+        }
+        for (int sig : kFatalSignals) {
+            std::signal(sig, restoreTerminalAndDie);
+        }
+        termios quiet = gSavedTerminal;
+        quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+        active_ = tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) == 0;
+    }
+    ~EchoOff() {
+        if (active_) {
+            tcsetattr(STDIN_FILENO, TCSAFLUSH, &gSavedTerminal);
+        }
+        for (int sig : kFatalSignals) {
+            std::signal(sig, SIG_DFL);
+        }
+    }
+    EchoOff(const EchoOff&) = delete;
+    EchoOff& operator=(const EchoOff&) = delete;
+
+    bool active() const { return active_; }
+
+  private:
+    bool active_ = false;
+};
+
+/// One line typed after `prompt` (on stderr); the Enter key, not echoed, is echoed here.
+std::optional<std::string> promptLine(const std::string& prompt) {
+    std::fputs(prompt.c_str(), stderr);
+    std::fflush(stderr);
+    std::string line;
+    const bool got = static_cast<bool>(std::getline(std::cin, line));
+    std::fputs("\n", stderr);
+    return got ? std::optional<std::string>(std::move(line)) : std::nullopt;
+}
+
+std::expected<std::string, std::string> passwordFromTerminal(const std::string& jid) {
+    EchoOff echoOff;
+    if (!echoOff.active()) {
+        return std::unexpected("cannot turn off echo on the terminal: " +
+                               std::string(std::strerror(errno)));
+    }
+    auto first = promptLine("Password for " + jid + ": ");
+    if (!first) {
+        return std::unexpected("no password typed");
+    }
+    if (first->empty()) {
+        return std::unexpected("the password is empty");
+    }
+    auto again = promptLine("Password for " + jid + " (again): ");
+    if (!again || *again != *first) {
+        return std::unexpected("the two passwords differ; nothing was changed");
+    }
+    return std::move(*first);
+}
+
+/// The password for `jid`: from `passwordFile`'s first line if given, else typed at a prompt if
+/// standard input is a terminal, else standard input's first line.
+std::expected<std::string, std::string> readPassword(
+    const std::string& jid, const std::optional<std::string>& passwordFile) {
+    std::string line;
+    if (passwordFile) {
+        std::ifstream in(*passwordFile);
+        if (!in) {
+            return std::unexpected("cannot read the password file " + *passwordFile + ": " +
+                                   std::strerror(errno));
+        }
+        if (!std::getline(in, line)) {
+            return std::unexpected("the password file " + *passwordFile + " is empty");
+        }
+        return line;
+    }
+    if (isatty(STDIN_FILENO) == 1) {
+        return passwordFromTerminal(jid);
+    }
+    if (!std::getline(std::cin, line)) {
+        return std::unexpected("no password on standard input (one line is expected)");
+    }
+    return line;
 }
 
 int fail(const std::string& message) {
@@ -120,12 +231,7 @@ std::expected<stanza::Jid, std::string> accountJid(const conf::Config& config,
 }
 
 std::expected<storage::ScramCredentials, std::string> credentialsFor(const conf::Config& config,
-                                                                     std::string password) {
-    if (password == "-") {
-        if (!std::getline(std::cin, password)) {
-            return std::unexpected("no password on standard input");
-        }
-    }
+                                                                     const std::string& password) {
     if (password.empty()) {
         return std::unexpected("the password is empty");
     }
@@ -161,11 +267,14 @@ std::string describe(const storage::StoreError& error) {
 
 int main(int argc, char** argv) {
     std::string configPath = kDefaultConfig;
+    std::optional<std::string> passwordFile;
     std::vector<std::string> args;
     for (int i = 1; i < argc; ++i) {
         const std::string arg = argv[i];
         if ((arg == "--config" || arg == "-c") && i + 1 < argc) {
             configPath = argv[++i];
+        } else if (arg == "--password-file" && i + 1 < argc) {
+            passwordFile = argv[++i];
         } else if (arg == "--help" || arg == "-h") {
             return usage(stdout);
         } else {
@@ -175,6 +284,27 @@ int main(int argc, char** argv) {
     if (args.empty()) {
         return usage(stderr);
     }
+    const std::string& command = args[0];
+    const bool setsPassword = command == "adduser" || command == "passwd";
+    if (setsPassword && args.size() == 3) {
+        if (args[2] == "-") {
+            std::fprintf(stderr,
+                         "corvidctl: leave out the '-': %s reads the password from standard input "
+                         "whenever it is not a terminal\n",
+                         command.c_str());
+        } else {
+            std::fprintf(stderr,
+                         "corvidctl: %s does not take the password as an argument (the process "
+                         "list and the shell history would show it): type it at the prompt, give "
+                         "it as one line on standard input, or use --password-file FILE\n",
+                         command.c_str());
+        }
+        return 2;
+    }
+    if (passwordFile && !setsPassword) {
+        std::fprintf(stderr, "corvidctl: --password-file is for adduser and passwd only\n");
+        return 2;
+    }
     auto config = conf::loadConfigFile(configPath);
     if (!config) {
         for (const auto& error : config.error()) {
@@ -182,21 +312,24 @@ int main(int argc, char** argv) {
         }
         return 1;
     }
-    const std::string& command = args[0];
     auto expectArgs = [&](std::size_t n) { return args.size() == n + 1; };
 
     Admin admin(*config);
     auto withDatabase = [&]() -> std::expected<void, std::string> { return admin.connect(); };
 
-    if (command == "adduser" || command == "passwd") {
-        if (!expectArgs(2)) {
+    if (setsPassword) {
+        if (!expectArgs(1)) {
             return usage(stderr);
         }
         auto jid = accountJid(*config, args[1]);
         if (!jid) {
             return fail(jid.error());
         }
-        auto creds = credentialsFor(*config, args[2]);
+        auto password = readPassword(jid->full(), passwordFile);
+        if (!password) {
+            return fail(password.error());
+        }
+        auto creds = credentialsFor(*config, *password);
         if (!creds) {
             return fail(creds.error());
         }

@@ -378,10 +378,9 @@ class CorvidServer:
         return r
 
     def add_user(self, jid: str, password: str) -> None:
-        # The password goes through stdin ("-"), as an administrator would do it.
-        r = subprocess.run([self.corvidctl_bin, "--config", str(self.config_path), "adduser", jid,
-                            "-"], input=password + "\n", capture_output=True, text=True,
-                           timeout=30)
+        # The password goes through stdin, as a script of an administrator's would give it.
+        r = subprocess.run([self.corvidctl_bin, "--config", str(self.config_path), "adduser", jid],
+                           input=password + "\n", capture_output=True, text=True, timeout=30)
         if r.returncode != 0:
             raise RuntimeError(f"corvidctl adduser {jid} failed ({r.returncode}): "
                                f"{r.stderr.strip()}")
@@ -389,7 +388,7 @@ class CorvidServer:
     def add_users(self, accounts: dict[str, str]) -> None:
         """Several adduser runs at once."""
         procs = [(jid, subprocess.Popen([self.corvidctl_bin, "--config", str(self.config_path),
-                                         "adduser", jid, "-"], stdin=subprocess.PIPE,
+                                         "adduser", jid], stdin=subprocess.PIPE,
                                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
                  for jid in accounts]
         errors = []
