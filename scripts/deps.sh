@@ -13,8 +13,13 @@ PACKAGES=(
     libtomlplusplus-dev libspdlog-dev
     # unit tests
     catch2
-    # integration tests: a real database, real clients and other servers to talk to
-    postgresql python3-slixmpp python3-nbxmpp python3-pytest libstrophe-dev prosody lua-unbound ejabberd
+    # integration tests: a real database, real clients and other servers to talk to. Everything
+    # they run or import comes from these packages or from their Depends (not their Recommends):
+    # psql and pg_ctl (postgresql), python3-gi (imported by the nbxmpp client), cc (g++),
+    # ejabberdctl and erl (ejabberd). Prosody only recommends lua-unbound, its resolver: listed.
+    # tests/integration/federation/requirements.py names any of Prosody's and ejabberd's missing.
+    postgresql python3-slixmpp python3-nbxmpp python3-gi python3-pytest libstrophe-dev
+    prosody lua-unbound ejabberd
     # scripts (ps, ss)
     procps iproute2
 )

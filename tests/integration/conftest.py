@@ -17,6 +17,7 @@ on any error-level or sanitizer line).
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 from pathlib import Path
@@ -52,8 +53,16 @@ def _time_limit(request):
         signal.signal(signal.SIGALRM, old)
 
 
+def need(binary: str, package: str) -> None:
+    """Fails the test, naming the Debian package, when `binary` is not on PATH."""
+    if shutil.which(binary) is None:
+        pytest.fail(f"{binary} not found: the integration tests need the Debian package {package} "
+                    "(scripts/deps.sh installs it)", pytrace=False)
+
+
 @pytest.fixture(scope="session")
 def pg_dsn() -> str:
+    need("psql", "postgresql-client-15 (a dependency of postgresql)")
     dsn = os.environ.get("CORVID_TEST_PG_DSN", "").strip()
     if not dsn:
         pytest.fail("CORVID_TEST_PG_DSN is not set: the integration tests need a running "
@@ -109,6 +118,7 @@ def binaries() -> tuple[str, str]:
 
 
 def make_cert(directory: Path, name: str, digest: str = "sha256") -> tuple[Path, Path]:
+    need("openssl", "openssl")
     cert, key = directory / f"{name}.pem", directory / f"{name}.key"
     subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", f"-{digest}",
                     "-keyout", str(key), "-out", str(cert), "-days", "30", "-subj", "/CN=localhost",

@@ -18,6 +18,7 @@ from typing import Optional
 
 from corvid_harness import wait_for_log
 from federation.pki import Identity
+from federation.requirements import ejabberd_problems, require
 from xmpp_raw import RawClient, to_str
 
 
@@ -135,6 +136,7 @@ class EjabberdServer:
                 os.chown(os.path.join(root, f), uid, -1)
 
     def start(self) -> "EjabberdServer":
+        require(ejabberd_problems(user=self.USER))
         self.write_config()
         self.out = open(self.workdir / "ejabberd.out", "ab")
         user = pwd.getpwnam(self.USER)

@@ -13,6 +13,7 @@ from typing import Optional
 
 from corvid_harness import wait_for_log
 from federation.pki import Identity
+from federation.requirements import prosody_problems, require
 
 BAD_PROSODY_LINE = re.compile(r"\t(error)\t")
 
@@ -96,6 +97,7 @@ class ProsodyServer:
         self.config_path.write_text("\n".join(lines) + "\n")
 
     def start(self) -> "ProsodyServer":
+        require(prosody_problems())  # e.g. lua-unbound, without which it cannot resolve names
         self.write_config()
         self.out = open(self.workdir / "prosody.out", "ab")
         self.proc = subprocess.Popen(["prosody", "--config", str(self.config_path)],
