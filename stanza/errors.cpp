@@ -11,66 +11,92 @@ struct StanzaConditionInfo {
     StanzaCondition condition;
     std::string_view name;
     ErrorType type;
+    std::string_view text;  // when the caller has nothing more specific to say
 };
 
-// RFC 6120 §8.3.3.1 - §8.3.3.22, in order, with the type each definition gives.
+// RFC 6120 §8.3.3.1 - §8.3.3.22, in order, with the type each definition gives and a default
+// text (§8.3.2: <text/> is optional, but without it a user sees a bare condition name, or nothing).
 constexpr std::array<StanzaConditionInfo, 22> kStanzaConditions = {{
-    {StanzaCondition::BadRequest, "bad-request", ErrorType::Modify},
-    {StanzaCondition::Conflict, "conflict", ErrorType::Cancel},
-    {StanzaCondition::FeatureNotImplemented, "feature-not-implemented", ErrorType::Cancel},
-    {StanzaCondition::Forbidden, "forbidden", ErrorType::Auth},
-    {StanzaCondition::Gone, "gone", ErrorType::Cancel},
-    {StanzaCondition::InternalServerError, "internal-server-error", ErrorType::Cancel},
-    {StanzaCondition::ItemNotFound, "item-not-found", ErrorType::Cancel},
-    {StanzaCondition::JidMalformed, "jid-malformed", ErrorType::Modify},
-    {StanzaCondition::NotAcceptable, "not-acceptable", ErrorType::Modify},
-    {StanzaCondition::NotAllowed, "not-allowed", ErrorType::Cancel},
-    {StanzaCondition::NotAuthorized, "not-authorized", ErrorType::Auth},
-    {StanzaCondition::PolicyViolation, "policy-violation", ErrorType::Modify},
-    {StanzaCondition::RecipientUnavailable, "recipient-unavailable", ErrorType::Wait},
-    {StanzaCondition::Redirect, "redirect", ErrorType::Modify},
-    {StanzaCondition::RegistrationRequired, "registration-required", ErrorType::Auth},
-    {StanzaCondition::RemoteServerNotFound, "remote-server-not-found", ErrorType::Cancel},
-    {StanzaCondition::RemoteServerTimeout, "remote-server-timeout", ErrorType::Wait},
-    {StanzaCondition::ResourceConstraint, "resource-constraint", ErrorType::Wait},
-    {StanzaCondition::ServiceUnavailable, "service-unavailable", ErrorType::Cancel},
-    {StanzaCondition::SubscriptionRequired, "subscription-required", ErrorType::Auth},
-    {StanzaCondition::UndefinedCondition, "undefined-condition", ErrorType::Cancel},
-    {StanzaCondition::UnexpectedRequest, "unexpected-request", ErrorType::Wait},
+    {StanzaCondition::BadRequest, "bad-request", ErrorType::Modify, "the request is malformed"},
+    {StanzaCondition::Conflict, "conflict", ErrorType::Cancel,
+     "this conflicts with an existing item or session"},
+    {StanzaCondition::FeatureNotImplemented, "feature-not-implemented", ErrorType::Cancel,
+     "this feature is not implemented here"},
+    {StanzaCondition::Forbidden, "forbidden", ErrorType::Auth, "you are not allowed to do this"},
+    {StanzaCondition::Gone, "gone", ErrorType::Cancel,
+     "the recipient is no longer at this address"},
+    {StanzaCondition::InternalServerError, "internal-server-error", ErrorType::Cancel,
+     "internal server error; try again later"},
+    {StanzaCondition::ItemNotFound, "item-not-found", ErrorType::Cancel, "no such item"},
+    {StanzaCondition::JidMalformed, "jid-malformed", ErrorType::Modify, "the address is malformed"},
+    {StanzaCondition::NotAcceptable, "not-acceptable", ErrorType::Modify,
+     "the request is not acceptable"},
+    {StanzaCondition::NotAllowed, "not-allowed", ErrorType::Cancel,
+     "this action is not allowed here"},
+    {StanzaCondition::NotAuthorized, "not-authorized", ErrorType::Auth,
+     "you are not authorized to do this"},
+    {StanzaCondition::PolicyViolation, "policy-violation", ErrorType::Modify,
+     "refused by the server's policy"},
+    {StanzaCondition::RecipientUnavailable, "recipient-unavailable", ErrorType::Wait,
+     "the recipient is unavailable"},
+    {StanzaCondition::Redirect, "redirect", ErrorType::Modify, "the recipient has moved"},
+    {StanzaCondition::RegistrationRequired, "registration-required", ErrorType::Auth,
+     "registration is required first"},
+    {StanzaCondition::RemoteServerNotFound, "remote-server-not-found", ErrorType::Cancel,
+     "the remote server cannot be reached"},
+    {StanzaCondition::RemoteServerTimeout, "remote-server-timeout", ErrorType::Wait,
+     "the remote server did not answer in time"},
+    {StanzaCondition::ResourceConstraint, "resource-constraint", ErrorType::Wait,
+     "the server is too busy; try again later"},
+    {StanzaCondition::ServiceUnavailable, "service-unavailable", ErrorType::Cancel,
+     "the service or recipient is unavailable"},
+    {StanzaCondition::SubscriptionRequired, "subscription-required", ErrorType::Auth,
+     "a presence subscription is required"},
+    {StanzaCondition::UndefinedCondition, "undefined-condition", ErrorType::Cancel,
+     "the request failed"},
+    {StanzaCondition::UnexpectedRequest, "unexpected-request", ErrorType::Wait,
+     "this request is not expected now"},
 }};
 
 struct StreamConditionInfo {
     StreamCondition condition;
     std::string_view name;
+    std::string_view text;
 };
 
 // RFC 6120 §4.9.3.1 - §4.9.3.25, in order.
 constexpr std::array<StreamConditionInfo, 25> kStreamConditions = {{
-    {StreamCondition::BadFormat, "bad-format"},
-    {StreamCondition::BadNamespacePrefix, "bad-namespace-prefix"},
-    {StreamCondition::Conflict, "conflict"},
-    {StreamCondition::ConnectionTimeout, "connection-timeout"},
-    {StreamCondition::HostGone, "host-gone"},
-    {StreamCondition::HostUnknown, "host-unknown"},
-    {StreamCondition::ImproperAddressing, "improper-addressing"},
-    {StreamCondition::InternalServerError, "internal-server-error"},
-    {StreamCondition::InvalidFrom, "invalid-from"},
-    {StreamCondition::InvalidNamespace, "invalid-namespace"},
-    {StreamCondition::InvalidXml, "invalid-xml"},
-    {StreamCondition::NotAuthorized, "not-authorized"},
-    {StreamCondition::NotWellFormed, "not-well-formed"},
-    {StreamCondition::PolicyViolation, "policy-violation"},
-    {StreamCondition::RemoteConnectionFailed, "remote-connection-failed"},
-    {StreamCondition::Reset, "reset"},
-    {StreamCondition::ResourceConstraint, "resource-constraint"},
-    {StreamCondition::RestrictedXml, "restricted-xml"},
-    {StreamCondition::SeeOtherHost, "see-other-host"},
-    {StreamCondition::SystemShutdown, "system-shutdown"},
-    {StreamCondition::UndefinedCondition, "undefined-condition"},
-    {StreamCondition::UnsupportedEncoding, "unsupported-encoding"},
-    {StreamCondition::UnsupportedFeature, "unsupported-feature"},
-    {StreamCondition::UnsupportedStanzaType, "unsupported-stanza-type"},
-    {StreamCondition::UnsupportedVersion, "unsupported-version"},
+    {StreamCondition::BadFormat, "bad-format", "the XML is not valid here"},
+    {StreamCondition::BadNamespacePrefix, "bad-namespace-prefix", "unsupported namespace prefix"},
+    {StreamCondition::Conflict, "conflict", "replaced by a new connection"},
+    {StreamCondition::ConnectionTimeout, "connection-timeout",
+     "the connection was idle for too long"},
+    {StreamCondition::HostGone, "host-gone", "this domain is no longer served here"},
+    {StreamCondition::HostUnknown, "host-unknown", "this server does not serve that domain"},
+    {StreamCondition::ImproperAddressing, "improper-addressing",
+     "a 'to' or 'from' address is missing or wrong"},
+    {StreamCondition::InternalServerError, "internal-server-error", "internal server error"},
+    {StreamCondition::InvalidFrom, "invalid-from", "the 'from' address is not yours"},
+    {StreamCondition::InvalidNamespace, "invalid-namespace", "wrong stream or content namespace"},
+    {StreamCondition::InvalidXml, "invalid-xml", "invalid XML"},
+    {StreamCondition::NotAuthorized, "not-authorized", "authenticate first"},
+    {StreamCondition::NotWellFormed, "not-well-formed", "the XML is not well-formed"},
+    {StreamCondition::PolicyViolation, "policy-violation", "refused by the server's policy"},
+    {StreamCondition::RemoteConnectionFailed, "remote-connection-failed",
+     "the remote server cannot be reached"},
+    {StreamCondition::Reset, "reset", "the stream must be opened again"},
+    {StreamCondition::ResourceConstraint, "resource-constraint", "the server is too busy"},
+    {StreamCondition::RestrictedXml, "restricted-xml",
+     "comments, processing instructions, DTDs and entities are not allowed"},
+    {StreamCondition::SeeOtherHost, "see-other-host", "connect to another host"},
+    {StreamCondition::SystemShutdown, "system-shutdown", "the server is shutting down"},
+    {StreamCondition::UndefinedCondition, "undefined-condition", "the stream failed"},
+    {StreamCondition::UnsupportedEncoding, "unsupported-encoding", "only UTF-8 is supported"},
+    {StreamCondition::UnsupportedFeature, "unsupported-feature",
+     "a required feature is not supported"},
+    {StreamCondition::UnsupportedStanzaType, "unsupported-stanza-type",
+     "unknown top-level element"},
+    {StreamCondition::UnsupportedVersion, "unsupported-version", "XMPP 1.0 streams only"},
 }};
 
 constexpr bool tablesMatchEnums() {
@@ -158,6 +184,14 @@ ErrorType defaultErrorType(StanzaCondition condition) {
     return kStanzaConditions[static_cast<std::size_t>(condition)].type;
 }
 
+std::string_view defaultText(StanzaCondition condition) {
+    return kStanzaConditions[static_cast<std::size_t>(condition)].text;
+}
+
+std::string_view defaultText(StreamCondition condition) {
+    return kStreamConditions[static_cast<std::size_t>(condition)].text;
+}
+
 xml::Element makeStanzaError(const xml::Element& original, StanzaCondition condition,
                              std::string_view text) {
     return makeStanzaError(original, condition, text, StanzaErrorOptions{});
@@ -196,7 +230,7 @@ xml::Element makeStanzaError(const xml::Element& original, StanzaCondition condi
         (condition == StanzaCondition::Gone || condition == StanzaCondition::Redirect)) {
         cond.addText(options.uri);
     }
-    addText(error, ns::kStanzas, text, options.lang);
+    addText(error, ns::kStanzas, text.empty() ? defaultText(condition) : text, options.lang);
     if (options.appCondition != nullptr) {
         error.addChild(*options.appCondition);
     }
@@ -206,7 +240,7 @@ xml::Element makeStanzaError(const xml::Element& original, StanzaCondition condi
 xml::Element makeStreamError(StreamCondition condition, std::string_view text) {
     xml::Element error("error", std::string(ns::kStreams));
     error.addChild(std::string(toString(condition)), ns::kStreamErrors);
-    addText(error, ns::kStreamErrors, text, "en");
+    addText(error, ns::kStreamErrors, text.empty() ? defaultText(condition) : text, "en");
     return error;
 }
 
@@ -214,7 +248,8 @@ xml::Element makeSeeOtherHostError(std::string_view hostAndPort, std::string_vie
     xml::Element error("error", std::string(ns::kStreams));
     error.addChild(std::string(toString(StreamCondition::SeeOtherHost)), ns::kStreamErrors)
         .addText(hostAndPort);
-    addText(error, ns::kStreamErrors, text, "en");
+    addText(error, ns::kStreamErrors,
+            text.empty() ? defaultText(StreamCondition::SeeOtherHost) : text, "en");
     return error;
 }
 

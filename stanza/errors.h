@@ -137,6 +137,13 @@ std::optional<StreamCondition> streamConditionFromString(std::string_view s);
 /// the first). undefined-condition has none; it gets "cancel".
 ErrorType defaultErrorType(StanzaCondition condition);
 
+/// A short English text saying what the condition means to a user ("the address is malformed"),
+/// used by the builders below when the caller has nothing more specific to say: every error the
+/// server raises carries a <text/> (RFC 6120 §8.3.2, §4.9.2), so clients show words, not a
+/// bare condition name. Never empty.
+std::string_view defaultText(StanzaCondition condition);
+std::string_view defaultText(StreamCondition condition);
+
 /// Optional parts of a stanza error.
 struct StanzaErrorOptions {
     /// Overrides defaultErrorType(condition).
@@ -157,6 +164,7 @@ struct StanzaErrorOptions {
 /// The error reply to `original` (RFC 6120 §8.3.1): same element name and namespace, 'to' and
 /// 'from' swapped, the same 'id', type='error', the original children, then
 /// <error type=...><condition xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text .../></error>.
+/// An empty `text` means defaultText(condition).
 /// The caller must not answer an error stanza with another (check isErrorStanza() first).
 xml::Element makeStanzaError(const xml::Element& original, StanzaCondition condition,
                              std::string_view text = {});
@@ -164,7 +172,8 @@ xml::Element makeStanzaError(const xml::Element& original, StanzaCondition condi
                              std::string_view text, const StanzaErrorOptions& options);
 
 /// <stream:error> (element "error" in http://etherx.jabber.org/streams) holding the condition in
-/// urn:ietf:params:xml:ns:xmpp-streams and, when given, a <text xml:lang='en'/> (RFC 6120 §4.9.2).
+/// urn:ietf:params:xml:ns:xmpp-streams and a <text xml:lang='en'/> (RFC 6120 §4.9.2): `text`, or
+/// defaultText(condition) when it is empty.
 xml::Element makeStreamError(StreamCondition condition, std::string_view text = {});
 /// see-other-host carries the new host (and port) as character data (RFC 6120 §4.9.3.19).
 xml::Element makeSeeOtherHostError(std::string_view hostAndPort, std::string_view text = {});

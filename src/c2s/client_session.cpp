@@ -743,7 +743,8 @@ void ClientSession::handleStanza(xml::Element&& stanza) {
         stanza.ns() == ns::kClient && (name == "message" || name == "presence" || name == "iq");
     if (!isStanza) {
         if (!server_.handleNonza(*this, stanza)) {
-            closeWithError(StreamCondition::UnsupportedStanzaType, name);
+            closeWithError(StreamCondition::UnsupportedStanzaType,
+                           "<" + name + " xmlns='" + stanza.ns() + "'/> is not understood here");
         }
         return;
     }

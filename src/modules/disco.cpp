@@ -140,7 +140,7 @@ class DiscoModule final : public Module {
         // XEP-0115 §6.2: the caps node answers exactly like the entity itself; other nodes are
         // unknown (XEP-0030 §3.2).
         if (!node.empty() && node != std::string(kCapsNode) + "#" + ver) {
-            router_.bounce(iq, StanzaCondition::ItemNotFound);
+            router_.bounce(iq, StanzaCondition::ItemNotFound, "no such node");
             return;
         }
         replyResult(router_, iq, from, to, infoQuery(node, hostIdentities(), hostFeatures()));
@@ -157,7 +157,7 @@ class DiscoModule final : public Module {
             return;
         }
         if (!iq.firstChildElement()->attr("node").empty()) {
-            router_.bounce(iq, StanzaCondition::ItemNotFound);
+            router_.bounce(iq, StanzaCondition::ItemNotFound, "no such node");
             return;
         }
         std::vector<std::string> features = router_.hooks().features(IqTarget::Account);
@@ -179,7 +179,7 @@ class DiscoModule final : public Module {
             return;
         }
         if (!iq.firstChildElement()->attr("node").empty()) {
-            router_.bounce(iq, StanzaCondition::ItemNotFound);
+            router_.bounce(iq, StanzaCondition::ItemNotFound, "no such node");
             return;
         }
         replyResult(router_, iq, from, to, xml::Element("query", std::string(ns::kDiscoItems)));

@@ -60,7 +60,7 @@ class LastModule final : public Module {
     /// XEP-0012 §4: to a server, the seconds since it started.
     void uptime(const xml::Element& iq, const Jid& from, const Jid& to) {
         if (iq.attr("type") != "get") {
-            router_.bounce(iq, StanzaCondition::NotAllowed);
+            router_.bounce(iq, StanzaCondition::NotAllowed, "jabber:iq:last is get only");
             return;
         }
         auto up = std::chrono::duration_cast<std::chrono::seconds>(
@@ -74,7 +74,7 @@ class LastModule final : public Module {
     /// this far (the blocking module filters stanzas to the account first).
     void account(const xml::Element& iq, const Jid& from, const Jid& to) {
         if (iq.attr("type") != "get") {
-            router_.bounce(iq, StanzaCondition::NotAllowed);
+            router_.bounce(iq, StanzaCondition::NotAllowed, "jabber:iq:last is get only");
             return;
         }
         if (from.bare() == to) {

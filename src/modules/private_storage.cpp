@@ -38,7 +38,8 @@ class PrivateStorageModule final : public Module {
     void handle(const xml::Element& iq, const Jid& from, const Jid& to) {
         // XEP-0049 §3: only the user's own resources, whether the other account exists or not.
         if (from.bare() != to) {
-            router_.bounce(iq, StanzaCondition::Forbidden);
+            router_.bounce(iq, StanzaCondition::Forbidden,
+                           "private storage is for your own account only");
             return;
         }
         const std::vector<const xml::Element*> children = iq.firstChildElement()->childElements();

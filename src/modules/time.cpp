@@ -40,7 +40,8 @@ class TimeModule final : public Module {
             [&router](const xml::Element& iq, const stanza::Jid& from, const stanza::Jid& to,
                       router::LocalSession*) {
                 if (iq.attr("type") != "get") {
-                    router.bounce(iq, stanza::StanzaCondition::NotAllowed);
+                    router.bounce(iq, stanza::StanzaCondition::NotAllowed,
+                                  "urn:xmpp:time is get only");
                     return;
                 }
                 const std::time_t now =

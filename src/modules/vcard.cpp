@@ -79,7 +79,7 @@ class VcardModule final : public Module {
     void set(const xml::Element& iq, const Jid& from, const Jid& to) {
         if (from.bare() != to) {
             // XEP-0054 §3.2: nobody sets another user's vCard.
-            router_.bounce(iq, StanzaCondition::Forbidden);
+            router_.bounce(iq, StanzaCondition::Forbidden, "you can change only your own vCard");
             return;
         }
         std::string xml = storedXml(*iq.firstChildElement());

@@ -41,7 +41,8 @@ class VersionModule final : public Module {
             [&router, query = std::move(query)](const xml::Element& iq, const stanza::Jid& from,
                                                 const stanza::Jid& to, router::LocalSession*) {
                 if (iq.attr("type") != "get") {
-                    router.bounce(iq, stanza::StanzaCondition::NotAllowed);
+                    router.bounce(iq, stanza::StanzaCondition::NotAllowed,
+                                  "jabber:iq:version is get only");
                     return;
                 }
                 replyResult(router, iq, from, to, query);

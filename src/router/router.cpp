@@ -22,6 +22,9 @@ bool isRequest(const xml::Element& iq) {
     return type == "get" || type == "set";
 }
 
+constexpr std::string_view kGroupchatToAccount =
+    "groupchat messages go to chat rooms; this address is an account";
+
 }  // namespace
 
 void Router::deliver(LocalSession& session, const xml::Element& stanza) {
@@ -85,7 +88,9 @@ void Router::route(xml::Element&& stanza, LocalSession* origin) {
     if (!isLocalDomain(to->domain())) {
         StanzaContext ctx{stanza, *from, *to, origin};
         if (hooks_.fire(Event::ToRemote, ctx) == HookResult::Pass) {
-            bounce(stanza, StanzaCondition::RemoteServerNotFound);
+            // No taker: s2s is off, or shutting down.
+            bounce(stanza, StanzaCondition::RemoteServerNotFound,
+                   "this server does not connect to " + std::string(to->domain()));
         }
         return;
     }
@@ -122,6 +127,14 @@ void Router::handleIq(IqTarget target, xml::Element& iq, const Jid& from, const 
         (*handler)(iq, from, to, origin);
         return;
     }
+    if (target == IqTarget::Host) {
+        bounce(iq, StanzaCondition::ServiceUnavailable,
+               "this server does not support <" + payload->name() + " xmlns='" + payload->ns() +
+                   "'/>");
+        return;
+    }
+    // For an account, the default text only: the answer must not differ from the one a blocked
+    // sender gets (XEP-0191 §3.5), nor tell whether the account exists (RFC 6121 §8.5.1).
     bounce(iq, StanzaCondition::ServiceUnavailable);
 }
 
@@ -165,7 +178,7 @@ void Router::routeToFull(xml::Element& stanza, const Jid& from, const Jid& to,
         if (type.empty() || type == "normal" || type == "chat") {
             deliverToBare(stanza, from, to.bare(), origin);
         } else if (type == "groupchat") {
-            bounce(stanza, StanzaCondition::ServiceUnavailable);
+            bounce(stanza, StanzaCondition::ServiceUnavailable, kGroupchatToAccount);
         }
         return;  // headline and error are silently dropped
     }
@@ -201,7 +214,7 @@ void Router::deliverToBare(xml::Element& stanza, const Jid& from, const Jid& to,
             return;
         }
         if (type == "groupchat") {
-            bounce(stanza, StanzaCondition::ServiceUnavailable);
+            bounce(stanza, StanzaCondition::ServiceUnavailable, kGroupchatToAccount);
             return;
         }
         // RFC 6121 §8.5.2.1.1: headline to every non-negative resource; chat and normal to the
@@ -218,7 +231,8 @@ void Router::deliverToBare(xml::Element& stanza, const Jid& from, const Jid& to,
             return;
         }
         if (hooks_.fire(Event::MessageOffline, ctx) == HookResult::Pass) {
-            bounce(stanza, StanzaCondition::ServiceUnavailable);
+            bounce(stanza, StanzaCondition::ServiceUnavailable,
+                   "the recipient is offline and messages are not stored for later");
         }
         return;
     }

@@ -183,7 +183,10 @@ void OutgoingSession::onAddresses(
         return;  // the route has moved on (closed, or on to another candidate)
     }
     if (!result) {
-        lastError_ = current_.host + ": " + std::string(net::toString(result.error()));
+        lastError_ = result.error() == net::DnsError::NotFound
+                         ? "no DNS record for " + current_.host
+                         : "DNS lookup of " + current_.host + ": " +
+                               std::string(net::toString(result.error()));
         log::debug("s2s out {} -> {}: {}", local_, remote_, lastError_);
         nextCandidate();
         return;
@@ -277,9 +280,10 @@ void OutgoingSession::fail(StanzaCondition condition, std::string why, std::stri
     connectTimer_.reset();
     idleTimer_.reset();
     if (text.empty()) {
+        // What the user reads: why, as far as it concerns the remote domain (DNS, its answers).
         text = condition == StanzaCondition::RemoteServerTimeout
                    ? "timed out connecting to " + remote_
-                   : "cannot reach the server of " + remote_;
+                   : "cannot reach the server of " + remote_ + ": " + why;
     }
     auto queue = std::exchange(queue_, {});
     for (const auto& stanza : queue) {

@@ -70,9 +70,8 @@ xml::Element makeDialbackError(const xml::Element& request, stanza::StanzaCondit
     xml::Element& error = e.addChild("error", ns::kServer);
     error.setAttr("type", std::string(stanza::toString(stanza::defaultErrorType(condition))));
     error.addChild(std::string(stanza::toString(condition)), ns::kStanzas);
-    if (!text.empty()) {
-        error.addTextChild("text", text, ns::kStanzas).setAttr("lang", "en", xml::kXmlNs);
-    }
+    error.addTextChild("text", text.empty() ? stanza::defaultText(condition) : text, ns::kStanzas)
+        .setAttr("lang", "en", xml::kXmlNs);
     return e;
 }
 

@@ -362,6 +362,9 @@ def test_unknown_domain_bounces_remote_server_not_found(corvid, net):
             err = await next_error(alice)
             assert err["from"].bare == f"someone@{nowhere}"
             assert err["error"]["condition"] == "remote-server-not-found"
+            # What the user reads says why.
+            assert err["error"]["text"] == \
+                f"cannot reach the server of {nowhere}: no DNS record for {nowhere}"
         finally:
             await alice.close()
 

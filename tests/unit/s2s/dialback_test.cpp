@@ -46,7 +46,9 @@ TEST_CASE("dialback elements are written with the db: prefix", "[s2s]") {
     CHECK(s2s::serializeDialback(
               s2s::makeDialbackError(request, stanza::StanzaCondition::NotAuthorized)) ==
           "<db:result from='b.example' to='evil.example' type='error'><error type='auth'>"
-          "<not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></db:result>");
+          "<not-authorized xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/><text "
+          "xmlns='urn:ietf:params:xml:ns:xmpp-stanzas' xml:lang='en'>you are not authorized to "
+          "do this</text></error></db:result>");
 }
 
 TEST_CASE("stanzas from a server stream enter the router in jabber:client", "[s2s]") {

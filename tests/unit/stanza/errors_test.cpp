@@ -110,6 +110,29 @@ TEST_CASE("makeStanzaError builds the RFC 6120 §8.3.1 reply", "[stanza]") {
     CHECK(IqView(reply).isValid());
 }
 
+TEST_CASE("every condition has a default text, used when the caller gives none", "[stanza]") {
+    auto iq = parseStanza(
+        "<iq from='a@example.com/r' to='example.com' id='1' type='get'>"
+        "<query xmlns='urn:x'/></iq>");
+    std::set<std::string_view> texts;
+    for (StanzaCondition c : kAllStanzaConditions) {
+        INFO(toString(c));
+        CHECK_FALSE(defaultText(c).empty());
+        texts.insert(defaultText(c));
+        auto info = parseStanzaError(makeStanzaError(iq, c));
+        REQUIRE(info);
+        CHECK(info->text == defaultText(c));
+        CHECK(parseStanzaError(makeStanzaError(iq, c, "specific"))->text == "specific");
+    }
+    CHECK(texts.size() == kAllStanzaConditions.size());  // each says something of its own
+    for (StreamCondition c : kAllStreamConditions) {
+        INFO(toString(c));
+        CHECK_FALSE(defaultText(c).empty());
+        CHECK(makeStreamError(c).childText("text", ns::kStreamErrors) == defaultText(c));
+        CHECK(makeStreamError(c, "specific").childText("text", ns::kStreamErrors) == "specific");
+    }
+}
+
 TEST_CASE("makeStanzaError without from/to, without text, in other namespaces", "[stanza]") {
     auto m = parseStanza("<message to='x@example.com'><body>hi</body></message>", ns::kServer);
     xml::Element reply = makeStanzaError(m, StanzaCondition::RecipientUnavailable);
@@ -121,7 +144,11 @@ TEST_CASE("makeStanzaError without from/to, without text, in other namespaces", 
     const xml::Element* error = reply.findChild("error", ns::kServer);
     REQUIRE(error != nullptr);
     CHECK(error->attr("type") == "wait");
-    CHECK(error->findChild("text", ns::kStanzas) == nullptr);
+    // No text given: the condition's default, so that a user reads words, not a condition name.
+    const xml::Element* text = error->findChild("text", ns::kStanzas);
+    REQUIRE(text != nullptr);
+    CHECK(text->text() == defaultText(StanzaCondition::RecipientUnavailable));
+    CHECK(text->attr("lang", xml::kXmlNs) == "en");
     CHECK(MessageView(reply).type() == MessageType::Error);
     CHECK(PresenceView(
               makeStanzaError(parseStanza("<presence to='a@b'/>"), StanzaCondition::Forbidden))
@@ -184,11 +211,12 @@ TEST_CASE("isErrorStanza and parseStanzaError", "[stanza]") {
 TEST_CASE("makeStreamError", "[stanza]") {
     xml::Element e = makeStreamError(StreamCondition::NotWellFormed);
     CHECK(e.is("error", ns::kStreams));
-    REQUIRE(e.childElements().size() == 1);
+    REQUIRE(e.childElements().size() == 2);
     CHECK(e.childElements()[0]->is("not-well-formed", ns::kStreamErrors));
     CHECK(xml::toString(e, {.defaultNs = ns::kClient, .streamPrefix = true}) ==
           "<stream:error><not-well-formed xmlns='urn:ietf:params:xml:ns:xmpp-streams'/>"
-          "</stream:error>");
+          "<text xmlns='urn:ietf:params:xml:ns:xmpp-streams' xml:lang='en'>the XML is not "
+          "well-formed</text></stream:error>");
     CHECK(parseStreamError(e) == StreamCondition::NotWellFormed);
 
     xml::Element t = makeStreamError(StreamCondition::PolicyViolation, "stanza too large");
