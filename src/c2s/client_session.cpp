@@ -1,6 +1,7 @@
 #include "c2s/client_session.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "c2s/auth_throttle.h"
 #include "net/tls_context.h"
@@ -86,7 +87,11 @@ ClientSession::ClientSession(C2sServer& server, router::SessionId id, evutil_soc
     startAuthTimer();
 }
 
-ClientSession::~ClientSession() = default;
+ClientSession::~ClientSession() {
+    if (sasl_ && sasl_->job) {
+        server_.workers().cancel(*sasl_->job);
+    }
+}
 
 void ClientSession::transitionTo(State next) {
     log::trace("c2s {} {}: {} -> {}", id_, stream_.peerAddress(), toString(state_), toString(next));
@@ -566,7 +571,9 @@ void ClientSession::onCredentials(std::uint64_t exchange, CredentialsResult resu
     if (!posted) {
         // RFC 6120 §6.5.12: too many passwords are being hashed; the client may retry later.
         saslFailure(sasl::Failure::TemporaryAuthFailure, "the server is busy; try again later");
+        return;
     }
+    sasl_->job = posted;
 }
 
 void ClientSession::onPlainChecked(std::uint64_t exchange, sasl::MechanismPtr mechanism,
@@ -578,6 +585,7 @@ void ClientSession::onPlainChecked(std::uint64_t exchange, sasl::MechanismPtr me
         return;
     }
     sasl_->awaitingCredentials = false;
+    sasl_->job.reset();
     sasl_->mechanism = std::move(mechanism);
     handleSaslStep(std::move(step));
 }
@@ -585,6 +593,10 @@ void ClientSession::onPlainChecked(std::uint64_t exchange, sasl::MechanismPtr me
 void ClientSession::endExchange() {
     ++sasl_->exchange;
     sasl_->delay.reset();
+    // Nobody waits for its check any more: a job still queued never costs its PBKDF2.
+    if (sasl_->job) {
+        server_.workers().cancel(*std::exchange(sasl_->job, std::nullopt));
+    }
     sasl_->mechanism.reset();
     sasl_->awaitingCredentials = false;
     sasl_->user.clear();

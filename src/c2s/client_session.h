@@ -160,6 +160,8 @@ class ClientSession final : public router::LocalSession, private stream::XmppStr
         std::string user;
         bool awaitingCredentials = false;
         util::EventPtr delay;  // the look-up waits for it while the account is under attack
+        /// The PLAIN check on the worker pool, cancelled when the exchange ends without it.
+        std::optional<util::WorkerPool::JobId> job;
     };
     std::unique_ptr<SaslState> sasl_;  // null once authenticated
     util::EventPtr authTimer_;         // the negotiation deadlines (startAuthTimer)

@@ -13,6 +13,7 @@ import base64
 import hashlib
 import hmac
 import os
+import time
 
 import pytest
 
@@ -185,3 +186,30 @@ def test_attacker_still_logs_in_as_itself_after_an_abandoned_exchange(server, me
     assert c.bind().get("type") == "result"
     assert c.jid.startswith(f"{ATTACKER}@localhost/"), c.jid
     c.close()
+
+
+# Slow hashes (about a second each here), one worker thread and room for two jobs: enough to see
+# whether an abandoned PLAIN check keeps its place in the pool.
+@pytest.mark.corvid(config={"auth": {"scram_iterations": 2000000, **NO_THROTTLE},
+                            "limits": {"worker_queue_max": 2}})
+def test_abandoned_plain_check_leaves_the_worker_pool(server):
+    """An <abort/> cancels the PBKDF2 check of its exchange: a queued one never runs and frees its
+    place at once, so abandoned logins cannot keep honest ones out of a full pool."""
+    add_accounts(server)
+    honest, _ = tls_client(server)
+    abandoned = []
+    for _ in range(2):  # the first check runs, the second waits for the thread: the pool is full
+        c, _ = tls_client(server)
+        c.send(plain_auth(ATTACKER, ATTACKER_PW))
+        abandoned.append(c)
+    # The checks are posted once the credentials are back from PostgreSQL (milliseconds); the
+    # first one then runs for about a second, so both are pending when they are abandoned.
+    time.sleep(0.3)
+    for c in abandoned:
+        c.send(f"<abort xmlns='{NS_SASL}'/>")
+        assert sasl_failure_condition(c.next()) == "aborted"
+    res = honest.auth_plain(VICTIM, VICTIM_PW)
+    assert res.tag == q(NS_SASL, "success"), \
+        f"an honest login found the pool full of abandoned checks: {to_str(res)}"
+    for c in abandoned + [honest]:
+        c.close()
