@@ -612,15 +612,21 @@ void ClientSession::saslFailure(sasl::Failure failure, std::string_view text) {
     if (!sasl_) {
         return;  // authenticated already: no exchange to end (not expected to happen)
     }
-    if (failure == sasl::Failure::NotAuthorized || failure == sasl::Failure::InvalidAuthzid) {
-        server_.authThrottle().recordFailure(
-            stream_.peerAddress(), sasl_->user.empty() ? "" : sasl_->user + "@" + domain_);
+    // Only exchanges that got as far as looking credentials up count against the throttle.
+    // Failing earlier costs the server nothing and guesses nothing: a client probing which
+    // channel binding works (slixmpp tries p=tls-unique, then the "y" flag, then PLAIN) must not
+    // lock itself out.
+    const bool lookedUp = !sasl_->user.empty();
+    if (lookedUp &&
+        (failure == sasl::Failure::NotAuthorized || failure == sasl::Failure::InvalidAuthzid)) {
+        server_.authThrottle().recordFailure(stream_.peerAddress(), sasl_->user + "@" + domain_);
         log::info("c2s {} {}: authentication failed for '{}'", id_, stream_.peerAddress(),
                   sasl_->user);
-    } else if (state_ == State::Authenticating && failure != sasl::Failure::TemporaryAuthFailure) {
-        // An exchange the client abandoned (<abort/>, a second <auth/>, garbage) counts against
-        // its address like a failure: otherwise starting and abandoning exchanges would be a free
-        // way to make the server look credentials up and derive keys over and over.
+    } else if (lookedUp && state_ == State::Authenticating &&
+               failure != sasl::Failure::TemporaryAuthFailure) {
+        // An exchange abandoned after its look-up (<abort/>, a second <auth/>, garbage) counts
+        // against the address like a failure: otherwise starting and abandoning exchanges would
+        // be a free way to make the server look credentials up and derive keys over and over.
         server_.authThrottle().recordFailure(stream_.peerAddress(), "");
     }
     endExchange();

@@ -96,3 +96,18 @@ def test_libstrophe_chats_with_slixmpp(server, users, strophe_client, direct_tls
         await bob.close()
     slix.run(main(), timeout=90)
     assert "authenticated as carol@localhost" in server.log()
+
+
+def test_slixmpp_logs_in_again_and_again_over_tls13(server, users):
+    """slixmpp 1.8 offers SCRAM-*-PLUS with tls-unique even on TLS 1.3, where corvid does not
+    accept it (RFC 9266 §3), then SCRAM with the "y" flag (refused while -PLUS is offered), then
+    PLAIN. Those refusals come before any credential is looked up and must not count as failed
+    logins: with the default throttle (5 failures per address) the second login used to be
+    refused."""
+    async def main():
+        for i in range(4):
+            c = await slix.login(server.port, f"alice@localhost/r{i}", users["alice"])
+            assert c.socket.version() == "TLSv1.3", c.socket.version()
+            await c.ping_server()
+            await c.close()
+    slix.run(main(), timeout=90)
