@@ -1,6 +1,7 @@
 #include "router/router.h"
 
 #include <algorithm>
+#include <cassert>
 #include <charconv>
 
 #include "stanza/ns.h"
@@ -55,6 +56,21 @@ void Router::bounce(const xml::Element& original, StanzaCondition condition,
     route(std::move(error), nullptr);
 }
 
+HookHandle Router::addDomainService(std::string domain, DomainHandler handler) {
+    assert(!isLocalDomain(domain) && !isServiceDomain(domain));
+    auto it = services_.emplace(std::move(domain), std::move(handler)).first;
+    return HookHandle([this, it] { services_.erase(it); });
+}
+
+std::vector<std::string> Router::serviceDomains() const {
+    std::vector<std::string> out;
+    out.reserve(services_.size());
+    for (const auto& [domain, handler] : services_) {
+        out.push_back(domain);
+    }
+    return out;
+}
+
 void Router::route(xml::Element&& stanza, LocalSession* origin) {
     ++stats_.routed;
     auto from = Jid::parse(stanza.attr("from"));
@@ -85,6 +101,10 @@ void Router::route(xml::Element&& stanza, LocalSession* origin) {
         }
     }
 
+    if (auto service = services_.find(to->domain()); service != services_.end()) {
+        service->second(std::move(stanza), *from, *to, origin);
+        return;
+    }
     if (!isLocalDomain(to->domain())) {
         StanzaContext ctx{stanza, *from, *to, origin};
         if (hooks_.fire(Event::ToRemote, ctx) == HookResult::Pass) {

@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <functional>
+#include <map>
 #include <set>
 #include <string>
 #include <string_view>
@@ -24,11 +25,30 @@ class Router {
     Router(const Router&) = delete;
     Router& operator=(const Router&) = delete;
 
+    /// Hosts: domains whose accounts live here (c2s logins, rosters, offline storage).
     void addLocalDomain(std::string domain) { localDomains_.insert(std::move(domain)); }
     bool isLocalDomain(std::string_view domain) const {
         return localDomains_.find(domain) != localDomains_.end();
     }
     const std::set<std::string, std::less<>>& localDomains() const { return localDomains_; }
+
+    /// A domain service (MUC, HTTP upload, a component, a pubsub service) takes every stanza
+    /// addressed to its domain or to an entity there (room@conference.example.org/nick), after
+    /// the OutboundFromLocal filters. `from` has been stamped or verified by the stream it came
+    /// in on. The service answers through route() like any other sender.
+    using DomainHandler = std::function<void(xml::Element&& stanza, const stanza::Jid& from,
+                                             const stanza::Jid& to, LocalSession* origin)>;
+    /// Registers `handler` for `domain` (not a host, not taken yet) until the handle goes.
+    [[nodiscard]] HookHandle addDomainService(std::string domain, DomainHandler handler);
+    bool isServiceDomain(std::string_view domain) const {
+        return services_.find(domain) != services_.end();
+    }
+    /// The service domains, sorted (for disco#items of the hosts).
+    std::vector<std::string> serviceDomains() const;
+    /// A host or a service domain: what this server answers for, also over s2s.
+    bool servesDomain(std::string_view domain) const {
+        return isLocalDomain(domain) || isServiceDomain(domain);
+    }
 
     SessionRegistry& sessions() { return sessions_; }
     Hooks& hooks() { return hooks_; }
@@ -85,6 +105,7 @@ class Router {
     std::unordered_map<std::string, PendingIq> pendingIqs_;
     std::uint64_t nextIqId_ = 1;
     std::set<std::string, std::less<>> localDomains_;
+    std::map<std::string, DomainHandler, std::less<>> services_;
     SessionRegistry sessions_;
     Hooks hooks_;
     Stats stats_;

@@ -214,7 +214,7 @@ OutgoingSession* S2sManager::routeFor(const std::string& local, const std::strin
 router::HookResult S2sManager::routeOut(router::StanzaContext& context) {
     const std::string local(context.from.domain());
     const std::string remote(context.to.domain());
-    if (stopping_ || !router_.isLocalDomain(local)) {
+    if (stopping_ || !router_.servesDomain(local)) {
         return router::HookResult::Pass;  // the router bounces it (remote-server-not-found)
     }
     OutgoingSession* route = routeFor(local, remote);

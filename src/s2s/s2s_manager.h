@@ -71,7 +71,8 @@ class S2sManager {
     const CertificateVerifier& verifier() const { return *verifier_; }
     net::DnsResolver& resolver() { return *resolver_; }
     const std::string& dialbackSecret() const { return dialbackSecret_; }
-    bool isLocalDomain(std::string_view domain) const { return router_.isLocalDomain(domain); }
+    /// A domain we answer for over s2s: a host or a domain service (MUC, upload, component).
+    bool isLocalDomain(std::string_view domain) const { return router_.servesDomain(domain); }
     /// A server-side SSL for an accepted s2s connection: it asks the peer for its certificate
     /// (checked by the verifier, not by OpenSSL).
     SSL* newIncomingSsl() const;

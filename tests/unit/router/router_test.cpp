@@ -271,3 +271,42 @@ TEST_CASE("the registry finds an account's other resources after the first one l
     CHECK(registry.resources(bare).empty());
     CHECK(registry.size() == 0);
 }
+
+TEST_CASE("a domain service takes every stanza to its domain and the entities there", "[router]") {
+    World w;
+    auto& alice = w.connect("alice@example.org/a");
+    std::vector<std::pair<std::string, std::string>> seen;  // (to, from) as the service saw them
+    router::LocalSession* seenOrigin = nullptr;
+    {
+        router::HookHandle handle = w.router.addDomainService(
+            "conference.example.org", [&](xml::Element&& stanza, const Jid& from, const Jid& to,
+                                          router::LocalSession* origin) {
+                CHECK(stanza.attr("to") == to.full());
+                seen.emplace_back(to.full(), from.full());
+                seenOrigin = origin;
+            });
+        CHECK(w.router.servesDomain("conference.example.org"));
+        CHECK_FALSE(w.router.isLocalDomain("conference.example.org"));
+        CHECK(w.router.serviceDomains() == std::vector<std::string>{"conference.example.org"});
+        w.router.route(
+            stanzaOf("presence", "alice@example.org/a", "room@conference.example.org/Alice"),
+            &alice);
+        w.router.route(message("alice@example.org/a", "room@conference.example.org", "groupchat"),
+                       &alice);
+        w.router.route(stanzaOf("iq", "alice@example.org/a", "conference.example.org", "get"),
+                       &alice);
+        REQUIRE(seen.size() == 3);
+        CHECK(seen[0].first == "room@conference.example.org/Alice");
+        CHECK(seen[0].second == "alice@example.org/a");
+        CHECK(seen[2].first == "conference.example.org");
+        CHECK(seenOrigin == &alice);
+        CHECK(alice.received.empty());
+    }
+    // Once the service is gone the domain is remote again: nobody takes it here.
+    CHECK_FALSE(w.router.servesDomain("conference.example.org"));
+    w.router.route(message("alice@example.org/a", "room@conference.example.org", "groupchat"),
+                   &alice);
+    REQUIRE(alice.received.size() == 1);
+    CHECK(errorCondition(alice.received[0]) == "remote-server-not-found");
+    CHECK(seen.size() == 3);
+}
