@@ -52,11 +52,16 @@ constexpr Statement kStore{
     " WHEN m.ord IN (SELECT ord FROM accepted) THEN 'stored' ELSE 'full' END"
     " FROM m ORDER BY m.ord"};
 
+// The oldest messages, at most $3 of them and $4 bytes of XML together (but always the first).
 constexpr Statement kTake{
-    "offline_take",
+    "offline_take_bytes",
     "DELETE FROM offline_messages WHERE id IN ("
-    " SELECT o.id FROM offline_messages o JOIN accounts a ON a.id = o.account_id"
-    " WHERE a.domain = $1 AND a.username = $2 ORDER BY o.id LIMIT $3"
+    " SELECT id FROM ("
+    "  SELECT id, row_number() OVER w AS n, sum(octet_length(stanza)) OVER w AS upto FROM ("
+    "   SELECT o.id, o.stanza FROM offline_messages o JOIN accounts a ON a.id = o.account_id"
+    "   WHERE a.domain = $1 AND a.username = $2 ORDER BY o.id LIMIT $3"
+    "  ) oldest WINDOW w AS (ORDER BY id)"
+    " ) counted WHERE n = 1 OR upto <= $4"
     ") RETURNING id, account_id, stanza, stored_at"};
 
 constexpr Statement kRestore{"offline_restore",
@@ -153,9 +158,10 @@ void OfflineStore::store(std::vector<OfflineDraft> messages, std::int64_t maxMes
 }
 
 void OfflineStore::take(std::string_view domain, std::string_view username, int limit,
-                        Done<OfflineBatch> done) {
+                        std::int64_t maxBytes, Done<OfflineBatch> done) {
     Params params = keyParams(domain, username);
     params.push_back(intParam(limit));
+    params.push_back(intParam(maxBytes));
     db_.execute(kTake, std::move(params), [done = std::move(done)](QueryResult r) mutable {
         if (!r.ok()) {
             done(std::unexpected(toStoreError(r.error())));

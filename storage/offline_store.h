@@ -63,9 +63,10 @@ class OfflineStore {
     /// outcomes come in the order of `messages`.
     void store(std::vector<OfflineDraft> messages, std::int64_t maxMessages,
                Done<std::vector<OfflineStoreOutcome>> done);
-    /// Deletes and returns the `limit` oldest messages, in one statement: what it returns is no
+    /// Deletes and returns the oldest messages, at most `limit` of them and `maxBytes` of XML
+    /// together (but at least one, if any is stored), in one statement: what it returns is no
     /// longer stored, so the caller writes it out at once (or gives it back with restore()).
-    void take(std::string_view domain, std::string_view username, int limit,
+    void take(std::string_view domain, std::string_view username, int limit, std::int64_t maxBytes,
               Done<OfflineBatch> done);
     /// Puts messages given by take() back with their ids, hence in their old place in the order
     /// (for a session that went away before they could be written). One transaction.

@@ -95,6 +95,8 @@ class ClientSession final : public router::LocalSession, private stream::XmppStr
     router::SessionId id() const override { return id_; }
     const stanza::Jid& jid() const override { return *jid_; }
     void deliver(const xml::Element& stanza) override;
+    std::size_t outputPending() const override { return stream_.outputPending(); }
+    std::size_t outputLimit() const override { return stream_.maxOutputBytes(); }
     void terminate(stanza::StreamCondition condition, std::string_view text) override;
 
     State state() const { return state_; }

@@ -1,5 +1,8 @@
 #include "modules/offline.h"
 
+#include <event2/event.h>
+
+#include <algorithm>
 #include <chrono>
 #include <unordered_map>
 #include <vector>
@@ -9,6 +12,7 @@
 #include "modules/roster.h"  // replyError
 #include "stanza/ns.h"
 #include "storage/offline_store.h"
+#include "util/c_handles.h"
 #include "util/log.h"
 
 namespace corvid::modules {
@@ -23,8 +27,12 @@ namespace ns = stanza::ns;
 
 namespace {
 
-// Messages taken out per statement while delivering: bounds the memory of one delivery.
+// Messages taken out per statement while delivering, and their bytes at most (also at most a
+// quarter of the client's output buffer): bounds the memory of one delivery and its output.
 constexpr int kTakeBatch = 100;
+constexpr std::size_t kTakeBytes = 256 * 1024;
+// How often a delivery waiting for its client to read looks again.
+constexpr timeval kDrainPoll{0, 10'000};
 // Messages written per statement: bounds one statement's size and time.
 constexpr std::size_t kStoreBatch = 1000;
 constexpr std::size_t kStoreBatchBytes = 1024 * 1024;
@@ -62,6 +70,7 @@ class OfflineModule final : public Module {
     explicit OfflineModule(ModuleContext& context)
         : router_(context.router),
           store_(context.database),
+          drainTimer_(event_new(context.base, -1, 0, &OfflineModule::onDrainTimer, this)),
           maxMessages_(context.config.module("offline").options.getInt("max_messages")),
           blocking_(context.config.module("blocking").enabled),
           queue_(optionBytes(context, "max_pending_bytes_per_account"),
@@ -105,7 +114,8 @@ class OfflineModule final : public Module {
 
     struct Delivery {
         SessionId target = 0;
-        bool again = false;  // another resource became available meanwhile: take once more
+        bool again = false;    // another resource became available meanwhile: take once more
+        bool waiting = false;  // for the target's output to drain (see takeNext)
     };
 
     HookResult onOffline(StanzaContext& ctx) {
@@ -239,12 +249,58 @@ class OfflineModule final : public Module {
         takeNext(user);
     }
 
+    /// The resource the messages go to: the one that became available, or else the best one.
+    LocalSession* targetOf(const Jid& user, const Delivery& d) const {
+        LocalSession* session = router_.sessions().findById(d.target);
+        if (session != nullptr && session->available && session->priority >= 0) {
+            return session;
+        }
+        auto targets = router_.sessions().highestPriority(user);
+        return targets.empty() ? nullptr : targets.front();
+    }
+
     void takeNext(const Jid& user) {
-        deliveries_[user].again = false;
-        store_.take(user.domain(), user.local(), kTakeBatch,
+        Delivery& d = deliveries_.at(user);
+        d.again = false;
+        // Paced by the client's reading: the next batch is taken once what was written has
+        // (nearly) gone out, and it is small enough for the output buffer, whose overflow would
+        // drop the connection and the messages just taken with it. (The session that just sent
+        // its initial presence is not marked available yet: onTaken() decides where they go.)
+        std::size_t budget = kTakeBytes;
+        LocalSession* session = targetOf(user, d);
+        if (session == nullptr) {
+            session = router_.sessions().findById(d.target);
+        }
+        if (session != nullptr) {
+            budget = std::min(session->outputLimit() / 4, kTakeBytes);
+            if (session->outputPending() > budget) {
+                d.waiting = true;
+                if (!event_pending(drainTimer_.get(), EV_TIMEOUT, nullptr)) {
+                    event_add(drainTimer_.get(), &kDrainPoll);
+                }
+                return;
+            }
+        }
+        store_.take(user.domain(), user.local(), kTakeBatch, static_cast<std::int64_t>(budget),
                     [this, user](std::expected<storage::OfflineBatch, storage::StoreError> r) {
                         onTaken(user, std::move(r));
                     });
+    }
+
+    static void onDrainTimer(evutil_socket_t, short, void* arg) {
+        auto& self = *static_cast<OfflineModule*>(arg);
+        std::vector<Jid> ready;
+        for (auto& [user, d] : self.deliveries_) {
+            if (d.waiting) {
+                d.waiting = false;
+                ready.push_back(user);
+            }
+        }
+        for (const Jid& user : ready) {
+            if (self.deliveries_.contains(user)) {
+                self.takeNext(user);
+            }
+        }
     }
 
     void onTaken(const Jid& user, std::expected<storage::OfflineBatch, storage::StoreError> r) {
@@ -256,16 +312,12 @@ class OfflineModule final : public Module {
             return;
         }
         // Deleted from the table by now: written to the client right here, or put back.
-        LocalSession* session = router_.sessions().findById(d.target);
-        if (session == nullptr || !session->available || session->priority < 0) {
-            auto targets = router_.sessions().highestPriority(user);
-            session = targets.empty() ? nullptr : targets.front();
-        }
+        LocalSession* session = targetOf(user, d);
         if (session == nullptr) {
             restore(user, std::move(*r));
             return;
         }
-        const bool more = static_cast<int>(r->messages.size()) == kTakeBatch;
+        const bool more = !r->messages.empty();
         for (const auto& m : r->messages) {
             auto stanza = decodeStoredStanza(m.stanza);
             if (!stanza) {
@@ -306,6 +358,7 @@ class OfflineModule final : public Module {
 
     router::Router& router_;
     storage::OfflineStore store_;
+    util::EventPtr drainTimer_;  // runs while deliveries wait for their client to read
     std::int64_t maxMessages_;
     bool blocking_;
     OfflineQueue queue_;

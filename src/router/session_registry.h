@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,6 +28,10 @@ class LocalSession {
     /// Ends the session with a stream error (e.g. <conflict/> when a new session takes the
     /// resource). Takes effect from the event loop.
     virtual void terminate(stanza::StreamCondition condition, std::string_view text) = 0;
+    /// Bytes written but not yet sent to the client, and how many may wait before the connection
+    /// is dropped: for senders of many stanzas that pace themselves (offline delivery).
+    virtual std::size_t outputPending() const { return 0; }
+    virtual std::size_t outputLimit() const { return std::numeric_limits<std::size_t>::max(); }
 
     /// Presence state kept by the router and the presence module (RFC 6121 §4).
     int priority = 0;

@@ -108,6 +108,7 @@ class XmppStream final : private xml::StreamHandler {
     void markHeaderSent() { headerSent_ = true; }
     const std::string& peerAddress() const { return peerAddress_; }
     std::size_t outputPending() const;
+    std::size_t maxOutputBytes() const { return options_.maxOutputBytes; }
     /// True for streams we opened (s2s outgoing).
     bool outgoing() const { return outgoing_; }
     /// Outgoing: the TCP connection was established.

@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import datetime
 import subprocess
+import time
 
 import pytest
 
@@ -296,6 +297,30 @@ def test_offline_with_slixmpp(server, users):
         await alice.close()
         await bob.close()
     slix.run(main())
+
+
+def test_delivery_waits_for_a_slow_reader(server, users):
+    """More stored than the output buffer holds (limits.output_buffer_bytes, 1 MiB): delivery
+    takes the next batch only when the client has read the last, so a client that does not read
+    for a while at login is not disconnected, and no message taken from the table is lost."""
+    alice = connect(server, "alice", users["alice"], "a")
+    n = 600
+    body = "y" * 8000
+    for i in range(n):
+        alice.message("bob@localhost", f"{i} {body}")
+        if i % 50 == 49:
+            wait_until(lambda: psql(server.dsn, "SELECT count(*) FROM offline_messages")
+                       .strip() == str(i + 1), 10, f"{i + 1} stored messages")
+    no_errors(alice)
+    bob = connect(server, "bob", users["bob"], "b", presence=False)
+    bob.send("<presence/>")
+    time.sleep(2)  # 4.8 MB waiting for bob, who reads nothing yet
+    got = wait_messages(bob, n)
+    assert [int(b.split()[0]) for b in bodies(got)] == list(range(n))
+    assert not bob.got(is_message())
+    assert psql(server.dsn, "SELECT count(*) FROM offline_messages").strip() == "0"
+    alice.close()
+    bob.close()
 
 
 def test_flood_to_unknown_account_with_slixmpp(server, users):

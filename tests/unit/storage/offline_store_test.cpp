@@ -45,9 +45,10 @@ struct Fixture {
         REQUIRE(r->size() == 1);
         return r->front();
     }
-    std::expected<OfflineBatch, StoreError> take(std::string_view user, int limit = 100) {
+    std::expected<OfflineBatch, StoreError> take(std::string_view user, int limit = 100,
+                                                 std::int64_t maxBytes = 1 << 20) {
         return await<OfflineBatch>(base.get(), [&](auto done) {
-            store.take("example.org", user, limit, std::move(done));
+            store.take("example.org", user, limit, maxBytes, std::move(done));
         });
     }
     std::int64_t count(std::string_view user) {
@@ -258,4 +259,24 @@ TEST_CASE("offline: concurrent batches respect the quota", "[pg][storage]") {
     CHECK(stored == 14);
     CHECK(f.count("juliet") == 7);
     CHECK(f.count("romeo") == 7);
+}
+
+TEST_CASE("offline: take is bounded by bytes too, and always takes the first", "[pg][storage]") {
+    Fixture f;
+    f.createAccount("juliet");
+    for (int i = 0; i < 5; ++i) {
+        REQUIRE(f.store1("juliet", "<m" + std::to_string(i) + ">" + std::string(100, 'x') + "</m" +
+                                       std::to_string(i) + ">") == OfflineStoreOutcome::Stored);
+    }
+    // Each is 110 bytes: 250 bytes allow two; 10 bytes still take one.
+    auto two = f.take("juliet", 100, 250);
+    REQUIRE(two);
+    REQUIRE(two->messages.size() == 2);
+    CHECK(two->messages[0].stanza.starts_with("<m0>"));
+    CHECK(two->messages[1].stanza.starts_with("<m1>"));
+    auto one = f.take("juliet", 100, 10);
+    REQUIRE(one);
+    REQUIRE(one->messages.size() == 1);
+    CHECK(one->messages[0].stanza.starts_with("<m2>"));
+    CHECK(f.count("juliet") == 2);
 }
