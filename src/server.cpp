@@ -1,32 +1,21 @@
 #include "server.h"
 
 #include <arpa/inet.h>
-#include <malloc.h>
 #include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <signal.h>
 
 #include <algorithm>
 #include <cstring>
 
 #include "stanza/ns.h"
-#include "storage/account_store.h"
 #include "storage/database.h"
 #include "storage/secret_store.h"
 #include "util/log.h"
 #include "util/random.h"
-#include "xml/parser_heap.h"
 
 namespace corvid {
 
 namespace {
-
-/// Fewest connections (since the last trim) that make a malloc_trim() worth it.
-constexpr std::size_t kTrimAfterConnections = 64;
-/// Whole 2 s periods without input before an idle stream's parser is released.
-constexpr int kShedQuietPeriods = 1;
-/// Logins held while the server secrets load (bounded, like every queue).
-constexpr std::size_t kMaxWaitingForSecrets = 1024;
 
 c2s::C2sSettings makeC2sSettings(const conf::Config& config) {
     c2s::C2sSettings s;
@@ -84,34 +73,17 @@ std::string addressToString(const sockaddr* address) {
     return buf;
 }
 
-sasl::ScramKeys toScramKeys(sasl::Hash hash, const storage::StoredScram& stored) {
-    sasl::ScramKeys k;
-    k.hash = hash;
-    k.salt.assign(stored.salt.begin(), stored.salt.end());
-    k.iterations = stored.iterations;
-    k.storedKey.assign(stored.storedKey.begin(), stored.storedKey.end());
-    k.serverKey.assign(stored.serverKey.begin(), stored.serverKey.end());
-    return k;
-}
-
 }  // namespace
 
-Server::Server(conf::Config config)
-    : config_(std::move(config)),
-      base_(event_base_new()),
-      c2sSettings_(makeC2sSettings(config_)),
-      throttle_(config_.auth.maxFailuresPerIp, config_.auth.maxFailuresPerAccount,
-                config_.auth.failureWindow) {}
+Server::Server(conf::Config config) : config_(std::move(config)), base_(event_base_new()) {}
 
 Server::~Server() {
     // Sessions first: they unregister from the router and may still use the stores.
-    sessions_.clear();
-    graveyard_.clear();
+    c2s_.reset();
     toRemoteHook_.reset();
     s2s_.reset();
     modules_.clear();
     listeners_.clear();
-    accounts_.reset();
     secrets_.reset();
     database_.reset();
     workers_.reset();
@@ -140,12 +112,16 @@ bool Server::setUp() {
     db.retryStart = true;  // PostgreSQL may come up after us: keep trying, serve meanwhile
     db.log = [](std::string_view message) { log::warn("storage: {}", message); };
     database_ = std::make_unique<storage::Database>(base_.get(), db);
-    accounts_ = std::make_unique<storage::AccountStore>(*database_);
     secrets_ = std::make_unique<storage::SecretStore>(*database_);
+    c2s::ThrottleSettings throttle{config_.auth.maxFailuresPerIp,
+                                   config_.auth.maxFailuresPerAccount, config_.auth.failureWindow};
+    c2s_ = std::make_unique<c2s::C2sManager>(base_.get(), router_, *tls_, makeC2sSettings(config_),
+                                             throttle, config_.limits.maxConnectionsPerIp,
+                                             *workers_, *database_);
     database_->start([this](std::expected<void, std::string> ready) {
         if (ready) {
             log::info("database ready");
-            loadSecrets();
+            c2s_->databaseReady();
             loadDialbackSecret();
         } else {
             log::error("database: {} (will keep retrying)", ready.error());
@@ -158,10 +134,6 @@ bool Server::setUp() {
         return false;
     }
 
-    reaper_.reset(event_new(
-        base_.get(), -1, 0,
-        [](evutil_socket_t, short, void* arg) { static_cast<Server*>(arg)->graveyard_.clear(); },
-        this));
     // Iqs the server sent that were never answered fail after their timeout.
     iqTimer_.reset(event_new(
         base_.get(), -1, EV_PERSIST,
@@ -169,38 +141,6 @@ bool Server::setUp() {
         this));
     timeval every{5, 0};
     event_add(iqTimer_.get(), &every);
-    // Idle connections give back their parser's memory (several KiB each); a connection is idle
-    // when nothing came in during kShedQuietPeriods whole periods (2 to 4 s).
-    shedTimer_.reset(event_new(
-        base_.get(), -1, EV_PERSIST,
-        [](evutil_socket_t, short, void* arg) {
-            auto* self = static_cast<Server*>(arg);
-            auto& sessions = self->sessions_;
-            std::size_t released = 0;
-            for (auto& [id, slot] : sessions) {
-                released += slot.session->shedIdleMemory(kShedQuietPeriods) ? 1 : 0;
-            }
-            if (released > 0) {
-                log::debug("idle streams: {} parser(s) released", released);
-            }
-            xml::ParserHeap::trim();  // the slabs those parsers left empty
-            // A login's transient allocations (TLS handshake, SASL) end up between the blocks
-            // of the sessions that stay, where glibc keeps them once freed. When a storm of
-            // logins is over (none during the last period) give whole free pages back to the
-            // system. Not otherwise: trimming walks the whole heap, and a steady trickle of
-            // logins reuses those holes anyway.
-            const router::SessionId next = self->nextSessionId_;
-            const bool loginsQuiet = next == self->sessionIdAtLastShed_;
-            self->sessionIdAtLastShed_ = next;
-            if (loginsQuiet && next - self->sessionIdAtTrim_ >=
-                                   std::max(kTrimAfterConnections, sessions.size() / 4)) {
-                self->sessionIdAtTrim_ = next;
-                ::malloc_trim(0);
-            }
-        },
-        this));
-    timeval shedEvery{2, 0};
-    event_add(shedTimer_.get(), &shedEvery);
     for (int sig : {SIGINT, SIGTERM}) {
         signals_.emplace_back(evsignal_new(base_.get(), sig, &Server::onSignal, this));
         evsignal_add(signals_.back().get(), nullptr);
@@ -320,118 +260,13 @@ void Server::accept(Listener& listener, evutil_socket_t fd, sockaddr* address) {
         s2s_->accept(fd, std::move(ip), listener.type == conf::ListenerType::S2sDirectTls);
         return;
     }
-    std::size_t& count = connectionsPerIp_[ip];
-    if (stopping_ || count >= config_.limits.maxConnectionsPerIp) {
-        log::warn("refusing connection from {}: {} connections already", ip, count);
-        evutil_closesocket(fd);
-        return;
-    }
-    evutil_make_socket_nonblocking(fd);
-    // Stanzas are small and latency matters more than packet count: no Nagle (with delayed ACKs
-    // it adds up to 40 ms to a message that follows another).
-    const int one = 1;
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    ++count;
-    const router::SessionId id = nextSessionId_++;
-    const bool directTls = listener.type == conf::ListenerType::C2sDirectTls;
-    auto session = std::make_unique<c2s::ClientSession>(*this, id, fd, ip, directTls);
-    sessions_.emplace(id, SessionSlot{std::move(session), std::move(ip)});
-}
-
-void Server::sessionFinished(router::SessionId id) {
-    auto it = sessions_.find(id);
-    if (it == sessions_.end()) {
-        return;
-    }
-    auto ipIt = connectionsPerIp_.find(it->second.ip);
-    if (ipIt != connectionsPerIp_.end() && --ipIt->second == 0) {
-        connectionsPerIp_.erase(ipIt);
-    }
-    graveyard_.push_back(std::move(it->second.session));
-    sessions_.erase(it);
-    event_active(reaper_.get(), 0, 0);
-    exitWhenIdle();
+    c2s_->accept(fd, std::move(ip), listener.type == conf::ListenerType::C2sDirectTls);
 }
 
 void Server::exitWhenIdle() {
-    if (stopping_ && sessions_.empty() && (!s2s_ || s2s_->empty())) {
+    if (stopping_ && c2s_->empty() && (!s2s_ || s2s_->empty())) {
         event_base_loopexit(base_.get(), nullptr);
     }
-}
-
-c2s::ClientSession* Server::findSession(router::SessionId id) {
-    auto it = sessions_.find(id);
-    return it == sessions_.end() ? nullptr : it->second.session.get();
-}
-
-void Server::loadSecrets() {
-    if (loadingSecrets_ || !c2sSettings_.fakeSaltSecret.empty()) {
-        return;
-    }
-    loadingSecrets_ = true;
-    // The key behind the invented SCRAM salts of unknown users must be secret and the same after
-    // a restart, or comparing salts would tell which accounts exist: made once, kept in the
-    // database.
-    const std::string random = util::randomId(32);
-    secrets_->getOrCreate("scram-fake-salt", storage::Bytes(random.begin(), random.end()),
-                          [this](std::expected<storage::Bytes, storage::StoreError> secret) {
-                              loadingSecrets_ = false;
-                              auto waiting = std::exchange(waitingForSecrets_, {});
-                              if (!secret) {
-                                  log::warn("cannot load server secrets: {}",
-                                            secret.error().message);
-                                  for (auto& w : waiting) {
-                                      w.done(std::unexpected(c2s::LookupError::Unavailable));
-                                  }
-                                  return;
-                              }
-                              c2sSettings_.fakeSaltSecret.assign(secret->begin(), secret->end());
-                              for (auto& w : waiting) {
-                                  lookupCredentials(w.username, w.domain, std::move(w.done));
-                              }
-                          });
-}
-
-void Server::lookupCredentials(const std::string& username, const std::string& domain,
-                               std::function<void(c2s::CredentialsResult)> done) {
-    if (c2sSettings_.fakeSaltSecret.empty()) {
-        loadSecrets();  // (again, if the database was away at start)
-        if (loadingSecrets_ && waitingForSecrets_.size() < kMaxWaitingForSecrets) {
-            waitingForSecrets_.push_back({username, domain, std::move(done)});
-            return;
-        }
-        done(std::unexpected(c2s::LookupError::Unavailable));  // the client may retry later
-        return;
-    }
-    accounts_->getCredentials(
-        domain, username,
-        [done = std::move(done)](
-            std::expected<std::optional<storage::ScramCredentials>, storage::StoreError> r) {
-            if (!r) {
-                done(std::unexpected(c2s::LookupError::Unavailable));
-                return;
-            }
-            if (!*r) {
-                done(std::optional<sasl::Credentials>());
-                return;
-            }
-            sasl::Credentials creds;
-            if ((*r)->sha1) {
-                creds.sha1 = toScramKeys(sasl::Hash::Sha1, *(*r)->sha1);
-            }
-            if ((*r)->sha256) {
-                creds.sha256 = toScramKeys(sasl::Hash::Sha256, *(*r)->sha256);
-            }
-            done(std::optional<sasl::Credentials>(std::move(creds)));
-        });
-}
-
-std::vector<xml::Element> Server::postAuthFeatures() {
-    return router_.hooks().streamFeatures();  // what modules registered (caps, ...)
-}
-
-bool Server::handleNonza(router::LocalSession&, const xml::Element&) {
-    return false;
 }
 
 void Server::onSignal(evutil_socket_t, short, void* arg) {
@@ -446,13 +281,11 @@ void Server::shutdown() {
     log::info("shutting down");
     stopping_ = true;
     listeners_.clear();
-    for (auto& [id, slot] : sessions_) {
-        slot.session->closeWithError(stanza::StreamCondition::SystemShutdown, "server shutdown");
-    }
+    c2s_->shutdown([this] { exitWhenIdle(); });
     if (s2s_) {
         s2s_->shutdown([this] { exitWhenIdle(); });
     }
-    if (sessions_.empty() && (!s2s_ || s2s_->empty())) {
+    if (c2s_->empty() && (!s2s_ || s2s_->empty())) {
         event_base_loopexit(base_.get(), nullptr);
     } else {
         timeval grace{3, 0};

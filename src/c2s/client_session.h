@@ -1,174 +1,95 @@
 #pragma once
 
-#include <event2/event.h>
+#include <string_view>
 
-#include <cstdint>
-#include <expected>
-#include <functional>
-#include <memory>
-#include <optional>
-#include <string>
-#include <vector>
-
+#include "c2s/transport.h"
 #include "router/router.h"
-#include "sasl/mechanism.h"
-#include "stream/xmpp_stream.h"
+#include "stanza/jid.h"
 #include "util/c_handles.h"
-#include "util/worker_pool.h"
-
-namespace corvid::net {
-class TlsContexts;
-}
+#include "xml/element.h"
 
 namespace corvid::c2s {
 
-class AuthThrottle;
-class ClientSession;
-
-enum class ConflictPolicy { Replace, Reject, Rename };
-
-/// The c2s settings taken from the config.
-struct C2sSettings {
-    xml::StreamLimits preAuthLimits{16 * 1024, 16, 32};
-    xml::StreamLimits limits;
-    std::size_t maxOutputBytes = 1024 * 1024;
-    int streamHeaderTimeoutSeconds = 10;
-    int authTimeoutSeconds = 30;
-    int idleTimeoutSeconds = 900;
-    bool allowPlaintext = false;
-    std::vector<std::string> mechanisms;
-    int scramIterations = 4096;
-    std::string fakeSaltSecret;
-    ConflictPolicy conflictPolicy = ConflictPolicy::Replace;
-};
-
-enum class LookupError { Unavailable };
-using CredentialsResult = std::expected<std::optional<sasl::Credentials>, LookupError>;
-
-/// What a client session needs from the server around it.
-class C2sServer {
+/// What a bound session needs from the c2s manager that owns it.
+class SessionHost {
   public:
     virtual event_base* base() = 0;
     virtual router::Router& router() = 0;
-    virtual const net::TlsContexts& tls() = 0;
-    virtual const C2sSettings& c2sSettings() = 0;
-    virtual AuthThrottle& authThrottle() = 0;
-    /// Threads for CPU-heavy work (PBKDF2 for PLAIN).
-    virtual util::WorkerPool& workers() = 0;
-    /// Looks up the stored keys of `username@domain` (normalised); the callback runs later from
-    /// the loop.
-    virtual void lookupCredentials(const std::string& username, const std::string& domain,
-                                   std::function<void(CredentialsResult)> done) = 0;
-    /// Extra stream features after authentication (stream management, CSI, roster versioning).
-    virtual std::vector<xml::Element> postAuthFeatures() = 0;
-    /// Handles a top-level element that is not a stanza (XEP-0198 <r/>, XEP-0352 <active/>...),
-    /// returning false if nobody knows it.
-    virtual bool handleNonza(router::LocalSession& session, const xml::Element& element) = 0;
-    /// Sessions are destroyed by the server from the loop, never inside their own callbacks.
-    virtual void sessionFinished(router::SessionId id) = 0;
-    /// The session with this id, or nullptr once it is gone (for asynchronous callbacks).
-    virtual ClientSession* findSession(router::SessionId id) = 0;
+    /// The session has ended (unbound, out of the registry): destroy it from the loop.
+    virtual void sessionEnded(router::SessionId id) = 0;
 
   protected:
-    ~C2sServer() = default;
+    ~SessionHost() = default;
 };
 
-/// One client connection (RFC 6120 §4-§7): stream negotiation (STARTTLS, SASL, resource
-/// binding), then stanzas between the client and the router.
-class ClientSession final : public router::LocalSession, private stream::XmppStream::Owner {
+/// A bound client resource (RFC 6120 §7): what the router sees of a client (LocalSession), and
+/// the checks on what the client sends (RFC 6120 §8.1.2.1 'from' stamping, §8.2.3 iq rules).
+/// It reaches its client only through a Transport, which it can leave and come back on
+/// (detach() / attach(), for XEP-0198 resumption); modules hear Bound, Detached, Resumed,
+/// Unavailable and Closed.
+class ClientSession final : public router::LocalSession {
   public:
-    enum class State {
-        Connected,       ///< waiting for the stream header
-        Negotiating,     ///< features sent, before authentication
-        TlsHandshake,    ///< <proceed/> sent, TLS handshake running
-        Authenticating,  ///< SASL exchange in progress
-        AwaitingBind,    ///< authenticated, waiting for resource binding
-        Established,     ///< bound: stanzas flow
-        Closed,          ///< the connection is gone
-    };
-
-    ClientSession(C2sServer& server, router::SessionId id, evutil_socket_t fd,
-                  std::string peerAddress, bool directTls);
+    /// Registered in the router's session directory and announced (Bound) by the manager.
+    ClientSession(SessionHost& host, router::SessionId id, stanza::Jid full, Transport& transport);
     ~ClientSession();
+    ClientSession(const ClientSession&) = delete;
+    ClientSession& operator=(const ClientSession&) = delete;
+
+    /// Tells modules the session is there (Bound), once the client has its bind result.
+    void announce();
 
     // router::LocalSession
     router::SessionId id() const override { return id_; }
-    const stanza::Jid& jid() const override { return *jid_; }
+    const stanza::Jid& jid() const override { return jid_; }
+    /// To the client; while detached, a stanza nothing keeps (no delivery filter took it) is
+    /// dropped and counted.
     void deliver(const xml::Element& stanza) override;
-    std::size_t outputPending() const override { return stream_.outputPending(); }
-    std::size_t outputLimit() const override { return stream_.maxOutputBytes(); }
+    std::size_t outputPending() const override {
+        return transport_ ? transport_->outputPending() : 0;
+    }
+    std::size_t outputLimit() const override {
+        return transport_ ? transport_->outputLimit() : LocalSession::outputLimit();
+    }
+    /// Ends the session at once (the resource is free for the session that replaces it) and
+    /// closes its transport with the stream error.
     void terminate(stanza::StreamCondition condition, std::string_view text) override;
 
-    State state() const { return state_; }
-    const std::string& peerAddress() const { return stream_.peerAddress(); }
-    bool bound() const { return state_ == State::Established && jid_.has_value(); }
-    /// Frees per-connection memory that an idle stream does not need (see XmppStream).
-    bool shedIdleMemory(int quietCallsNeeded) { return stream_.shedIdleMemory(quietCallsNeeded); }
-    /// Sends a stream error and closes.
-    void closeWithError(stanza::StreamCondition condition, std::string_view text = {});
+    /// A top-level element from the client: a stanza, or a nonza (XEP-0198 <r/>, XEP-0352
+    /// <active/> ...) for the hooks' nonza handlers.
+    void fromClient(xml::Element&& element);
+
+    /// The transport is closing or gone. The session ends, unless it is kept for resumption
+    /// (keepWhenDetached()), in which case it is detached and waits.
+    void transportGone();
+    /// Leaves the transport, staying bound and routable (Detached).
+    void detach();
+    /// Continues on `transport` (Resumed); the old one, if any, is left (sessionLeft()).
+    void attach(Transport& transport);
+    Transport* transport() const { return transport_; }
+    bool attached() const { return transport_ != nullptr; }
+    /// Stream management asks for the session to outlive its transport.
+    void setKeepWhenDetached(bool keep) { keepWhenDetached_ = keep; }
+    /// Stanzas delivered while detached that nothing kept.
+    std::size_t droppedWhileDetached() const { return droppedWhileDetached_; }
+
+    /// Unbinds: unavailable presence on the client's behalf if it was available (RFC 6121
+    /// §4.6.1), out of the directory, Closed; the manager destroys the object later. Idempotent.
+    void end();
+    bool ended() const { return ended_; }
 
   private:
-    // XmppStream::Owner
-    void onStreamHeader(xml::StreamHeader&& header) override;
-    void onStanza(xml::Element&& element) override;
-    void onStreamEnd() override;
-    void onParseError(const xml::ParseError& error) override;
-    void onTlsReady() override;
-    void onIdleTimeout() override;
-    void onClosed() override;
-
-    void transitionTo(State next);
-    void sendFeatures();
-    void handleNegotiation(xml::Element&& element);
-    void handleStartTls();
-    void handleAuth(const xml::Element& auth);
-    void handleSaslResponse(const xml::Element& response);
-    void handleSaslStep(sasl::Step step);
-    void lookUpCredentials();
-    void onCredentials(std::uint64_t exchange, CredentialsResult result);
-    void onPlainChecked(std::uint64_t exchange, sasl::MechanismPtr mechanism, sasl::Step step);
-    /// The exchange (if any) is over: drop its mechanism; late results for it will be ignored.
-    void endExchange();
-    /// Whether a late result belongs to the exchange that is still waiting for it.
-    bool awaiting(std::uint64_t exchange) const;
-    void saslFailure(sasl::Failure failure, std::string_view text = {});
-    void handleBind(const xml::Element& iq);
-    void handleStanza(xml::Element&& stanza);
     bool checkStanza(xml::Element& stanza);
-    void unbind();
-    sasl::ChannelBindings channelBindings() const;
-    void startAuthTimer();
-    void onDeadline();
+    void handleStanza(xml::Element&& stanza);
+    void sendError(const xml::Element& stanza, stanza::StanzaCondition condition,
+                   std::string_view text);
 
-    C2sServer& server_;
+    SessionHost& host_;
     router::SessionId id_;
-    stream::XmppStream stream_;
-    State state_ = State::Connected;
-    bool authenticated_ = false;
-    bool registered_ = false;          // in the router's registry
-    bool pastHeaderDeadline_ = false;  // authTimer_ is now the authentication deadline
-    std::string domain_;               // the host this stream is for
-    std::optional<stanza::Jid> jid_;   // the bare JID once authenticated, the full one once bound
-    // Only needed until authentication succeeds, then freed: not carried by every idle session.
-    struct SaslState {
-        sasl::MechanismPtr mechanism;
-        std::vector<std::string> offered;  // the mechanisms of the last features
-        /// Identifies the exchange in progress: bumped whenever one starts or ends, so that a
-        /// credential look-up or a PLAIN check that comes back for an exchange that was aborted,
-        /// failed or replaced meanwhile is recognised and dropped.
-        std::uint64_t exchange = 0;
-        /// The normalised authcid of this exchange once known (its credentials were looked up
-        /// for it, and only it may be authenticated by them); also the throttle's key.
-        std::string user;
-        bool awaitingCredentials = false;
-        util::EventPtr delay;  // the look-up waits for it while the account is under attack
-        /// The PLAIN check on the worker pool, cancelled when the exchange ends without it.
-        std::optional<util::WorkerPool::JobId> job;
-    };
-    std::unique_ptr<SaslState> sasl_;  // null once authenticated
-    util::EventPtr authTimer_;         // the negotiation deadlines (startAuthTimer)
+    stanza::Jid jid_;
+    Transport* transport_;
+    bool keepWhenDetached_ = false;
+    bool ended_ = false;
+    std::size_t droppedWhileDetached_ = 0;
 };
-
-std::string_view toString(ClientSession::State state);
 
 }  // namespace corvid::c2s

@@ -1,5 +1,7 @@
 #include "router/hooks.h"
 
+#include <cassert>
+
 #include <algorithm>
 
 namespace corvid::router {
@@ -76,6 +78,20 @@ HookHandle Hooks::addPreAuthIq(std::string ns, PreAuthIqHandler handler) {
 const Hooks::PreAuthIqHandler* Hooks::findPreAuthIq(std::string_view ns) const {
     auto it = preAuthIqs_.find(ns);
     return it == preAuthIqs_.end() ? nullptr : &it->second;
+}
+
+HookHandle Hooks::addNonza(std::string ns, std::string name, NonzaHandler handler) {
+    auto key = std::make_pair(std::move(ns), std::move(name));
+    auto [it, inserted] = nonzas_.emplace(key, std::move(handler));
+    assert(inserted);  // one handler per element
+    (void)inserted;
+    return HookHandle([this, it] { nonzas_.erase(it); });
+}
+
+const Hooks::NonzaHandler* Hooks::findNonza(std::string_view ns, std::string_view name) const {
+    // The map's pair keys compare with std::less<>; a transparent look-up needs pair views.
+    auto it = nonzas_.find(std::make_pair(std::string(ns), std::string(name)));
+    return it == nonzas_.end() ? nullptr : &it->second;
 }
 
 HookHandle Hooks::addFeature(IqTarget target, std::string feature) {

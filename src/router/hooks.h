@@ -55,6 +55,8 @@ using IqHandler = std::function<void(const xml::Element& iq, const stanza::Jid& 
 /// Session lifecycle events.
 enum class SessionEvent {
     Bound,        ///< resource bound, session routable
+    Detached,     ///< left its transport, still bound and routable (stream management)
+    Resumed,      ///< attached to a new transport after Detached
     Unavailable,  ///< about to be removed (sent unavailable or disconnected)
     Closed,       ///< removed from the registry
 };
@@ -99,6 +101,13 @@ class Hooks {
     const IqHandler* findIq(IqTarget target, std::string_view ns, std::string_view name) const;
 
     [[nodiscard]] HookHandle onSession(SessionEvent event, SessionHandler handler);
+
+    /// A bound session's top-level elements that are not stanzas (XEP-0198 <r/>, <a/>;
+    /// XEP-0352 <active/>), by namespace and name. Without a handler the stream is closed with
+    /// <unsupported-stanza-type/>.
+    using NonzaHandler = std::function<void(LocalSession& session, const xml::Element& nonza)>;
+    [[nodiscard]] HookHandle addNonza(std::string ns, std::string name, NonzaHandler handler);
+    const NonzaHandler* findNonza(std::string_view ns, std::string_view name) const;
     void fireSession(SessionEvent event, LocalSession& session) const;
 
     /// Stream features offered to clients after authentication (roster versioning, stream
@@ -137,6 +146,7 @@ class Hooks {
     std::vector<std::pair<std::uint64_t, std::pair<IqTarget, std::string>>> features_;
     std::vector<std::pair<std::uint64_t, xml::Element>> streamFeatures_;
     std::map<std::string, PreAuthIqHandler, std::less<>> preAuthIqs_;
+    std::map<std::pair<std::string, std::string>, NonzaHandler, std::less<>> nonzas_;
 };
 
 }  // namespace corvid::router
