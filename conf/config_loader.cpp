@@ -732,6 +732,10 @@ class Loader {
             if (config.s2s.enabled) {
                 config.listeners.push_back({ListenerType::S2s, "0.0.0.0", 5269});
             }
+            if (!config.components.empty()) {
+                // Components connect without encryption (XEP-0114): loopback only by default.
+                config.listeners.push_back({ListenerType::Component, "127.0.0.1", 5347});
+            }
             return;
         }
         // address:port -> (key, line) of the first listener on it.
@@ -758,6 +762,11 @@ class Loader {
                 error(where(t, "type", at), prefix + ".type",
                       "an s2s listener needs s2s.enabled = true");
             }
+            if (listener.type == ListenerType::Component && config.components.empty() &&
+                !hasInvalidComponents(root)) {
+                error(where(t, "type", at), prefix + ".type",
+                      "a component listener needs at least one [[components]] entry");
+            }
             const std::string endpoint =
                 (listener.address.find(':') != std::string::npos ? "[" + listener.address + "]"
                                                                  : listener.address) +
@@ -770,6 +779,19 @@ class Loader {
             }
             config.listeners.push_back(std::move(listener));
         }
+        const bool componentListener =
+            std::any_of(config.listeners.begin(), config.listeners.end(),
+                        [](const ListenerConfig& l) { return l.type == ListenerType::Component; });
+        if (!config.components.empty() && !componentListener) {
+            const auto components = tables(root, "components");
+            error(locationOf(*components.front(), kRootLocation), "components",
+                  "no listener of type \"component\" accepts these components");
+        }
+    }
+
+    /// Whether [[components]] was given but rejected as a whole (then that error suffices).
+    bool hasInvalidComponents(const toml::table& root) const {
+        return root.get("components") != nullptr && get(root, "components") == nullptr;
     }
 
     /// Converts a module's table (or an element of an array of tables inside it) to options.

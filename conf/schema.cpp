@@ -115,7 +115,8 @@ std::vector<KeyInfo> buildSchema() {
         {.path = "listeners",
          .type = ValueType::TableArray,
          .doc = "sockets to listen on (default: c2s on 5222, c2s_direct_tls on 5223 and, "
-                "unless s2s.enabled = false, s2s on 5269, all on 0.0.0.0)"},
+                "unless s2s.enabled = false, s2s on 5269, all on 0.0.0.0; with [[components]], "
+                "component on 127.0.0.1:5347)"},
         required(choice("listeners[].type", "",
                         {"c2s", "c2s_direct_tls", "s2s", "s2s_direct_tls", "component"},
                         "c2s (STARTTLS), c2s_direct_tls (XEP-0368), s2s, s2s_direct_tls, "
@@ -215,7 +216,7 @@ std::vector<KeyInfo> buildSchema() {
          .type = ValueType::String,
          .required = true,
          .min = 1,
-         .doc = "the shared secret of the handshake"},
+         .doc = "the shared secret of the handshake (never logged)"},
 
         // --- [modules.*] ---
         section("modules", "one table per module; all except register are enabled by default"),
@@ -325,18 +326,15 @@ std::vector<KeyInfo> buildSchema() {
 // in step; tests/unit/conf/ checks both.
 const std::vector<NotYetBuilt>& notYetBuilt() {
     static const std::vector<NotYetBuilt> entries = {
-        {"server.pid_file"},
-        {"hosts[].admins"},                 // nothing has host administrators yet
-        {"listeners[].type", "component"},  // XEP-0114
-        {"components"},                     // XEP-0114
-        {"modules.carbons"},                // XEP-0280
-        {"modules.mam"},                    // XEP-0313
-        {"modules.csi"},                    // XEP-0352
-        {"modules.sm"},                     // XEP-0198
-        {"modules.muc"},                    // XEP-0045
-        {"modules.upload"},                 // XEP-0363
-        {"modules.push"},                   // XEP-0357
-        {"modules.extdisco"},               // XEP-0215
+        {"server.pid_file"},  {"hosts[].admins"},  // nothing has host administrators yet
+        {"modules.carbons"},                       // XEP-0280
+        {"modules.mam"},                           // XEP-0313
+        {"modules.csi"},                           // XEP-0352
+        {"modules.sm"},                            // XEP-0198
+        {"modules.muc"},                           // XEP-0045
+        {"modules.upload"},                        // XEP-0363
+        {"modules.push"},                          // XEP-0357
+        {"modules.extdisco"},                      // XEP-0215
     };
     return entries;
 }

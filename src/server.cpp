@@ -61,6 +61,17 @@ net::TlsOptions makeTlsOptions(const conf::Config& config) {
     return o;
 }
 
+bool isLoopback(const sockaddr_storage& ss) {
+    if (ss.ss_family == AF_INET) {
+        const auto& a = reinterpret_cast<const sockaddr_in&>(ss).sin_addr;
+        return (ntohl(a.s_addr) >> 24) == 127;
+    }
+    if (ss.ss_family == AF_INET6) {
+        return IN6_IS_ADDR_LOOPBACK(&reinterpret_cast<const sockaddr_in6&>(ss).sin6_addr);
+    }
+    return false;
+}
+
 std::string addressToString(const sockaddr* address) {
     char buf[INET6_ADDRSTRLEN] = {};
     if (address->sa_family == AF_INET) {
@@ -80,6 +91,7 @@ Server::Server(conf::Config config) : config_(std::move(config)), base_(event_ba
 Server::~Server() {
     // Sessions first: they unregister from the router and may still use the stores.
     c2s_.reset();
+    components_.reset();
     toRemoteHook_.reset();
     s2s_.reset();
     modules_.clear();
@@ -133,6 +145,7 @@ bool Server::setUp() {
     if (!setUpS2s()) {
         return false;
     }
+    setUpComponents();
 
     // Iqs the server sent that were never answered fail after their timeout.
     iqTimer_.reset(event_new(
@@ -187,6 +200,29 @@ bool Server::setUpS2s() {
     return true;
 }
 
+void Server::setUpComponents() {
+    if (config_.components.empty()) {
+        return;
+    }
+    const auto& limits = config_.limits;
+    component::ComponentSettings s;
+    s.preAuthLimits =
+        xml::StreamLimits{limits.maxStanzaBytesPreauth, std::min<std::size_t>(limits.maxDepth, 16),
+                          limits.maxAttributes};
+    // A component speaks for many users at once, like a peer server: the s2s stanza size.
+    s.limits = xml::StreamLimits{limits.s2sMaxStanzaBytes, limits.maxDepth, limits.maxAttributes};
+    s.maxOutputBytes = std::max(limits.outputBufferBytes, limits.s2sMaxStanzaBytes * 2);
+    s.streamHeaderTimeoutSeconds = static_cast<int>(limits.streamHeaderTimeout.count());
+    s.authTimeoutSeconds = static_cast<int>(limits.authTimeout.count());
+    s.maxConnectionsPerIp = limits.maxConnectionsPerIp;
+    std::vector<component::ComponentDefinition> definitions;
+    for (const auto& c : config_.components) {
+        definitions.push_back({c.domain, c.secret});
+    }
+    components_ = std::make_unique<component::ComponentManager>(base_.get(), router_, std::move(s),
+                                                                definitions);
+}
+
 void Server::loadDialbackSecret() {
     if (!s2s_ || config_.s2s.dialbackSecret || loadingDialbackSecret_) {
         return;
@@ -216,9 +252,8 @@ bool Server::openListeners() {
                       lc.address, lc.port);
             continue;
         }
-        if (lc.type != conf::ListenerType::C2s && lc.type != conf::ListenerType::C2sDirectTls &&
-            !s2sListener) {
-            log::warn("listener {} on {}:{} is not supported yet; skipped", conf::toString(lc.type),
+        if (lc.type == conf::ListenerType::Component && !components_) {
+            log::warn("listener component on {}:{}: no [[components]] are configured; skipped",
                       lc.address, lc.port);
             continue;
         }
@@ -247,6 +282,13 @@ bool Server::openListeners() {
             return false;
         }
         log::info("listening for {} on {}", conf::toString(lc.type), spec);
+        if (lc.type == conf::ListenerType::Component && !isLoopback(ss)) {
+            // XEP-0114 has no encryption: the handshake digest and every stanza travel in clear.
+            log::warn(
+                "the component listener on {} is not on a loopback address: components "
+                "connect without encryption",
+                spec);
+        }
         listeners_.push_back(std::move(listener));
     }
     return true;
@@ -260,11 +302,19 @@ void Server::accept(Listener& listener, evutil_socket_t fd, sockaddr* address) {
         s2s_->accept(fd, std::move(ip), listener.type == conf::ListenerType::S2sDirectTls);
         return;
     }
+    if (listener.type == conf::ListenerType::Component) {
+        components_->accept(fd, std::move(ip));
+        return;
+    }
     c2s_->accept(fd, std::move(ip), listener.type == conf::ListenerType::C2sDirectTls);
 }
 
+bool Server::idle() const {
+    return c2s_->empty() && (!s2s_ || s2s_->empty()) && (!components_ || components_->empty());
+}
+
 void Server::exitWhenIdle() {
-    if (stopping_ && c2s_->empty() && (!s2s_ || s2s_->empty())) {
+    if (stopping_ && idle()) {
         event_base_loopexit(base_.get(), nullptr);
     }
 }
@@ -285,7 +335,10 @@ void Server::shutdown() {
     if (s2s_) {
         s2s_->shutdown([this] { exitWhenIdle(); });
     }
-    if (c2s_->empty() && (!s2s_ || s2s_->empty())) {
+    if (components_) {
+        components_->shutdown([this] { exitWhenIdle(); });
+    }
+    if (idle()) {
         event_base_loopexit(base_.get(), nullptr);
     } else {
         timeval grace{3, 0};

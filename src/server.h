@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "c2s/c2s_manager.h"
+#include "component/component_manager.h"
 #include "conf/config.h"
 #include "modules/module.h"
 #include "net/tls_context.h"
@@ -44,9 +45,11 @@ class Server final {
 
     bool setUp();
     bool setUpS2s();
+    void setUpComponents();
     void loadDialbackSecret();
-    /// Leaves the loop once shutting down and every c2s and s2s stream is gone.
+    /// Leaves the loop once shutting down and every c2s, s2s and component stream is gone.
     void exitWhenIdle();
+    bool idle() const;
     bool openListeners();
     void accept(Listener& listener, evutil_socket_t fd, sockaddr* address);
     void shutdown();
@@ -65,6 +68,7 @@ class Server final {
     bool loadingDialbackSecret_ = false;
     std::vector<std::unique_ptr<Listener>> listeners_;
     std::unique_ptr<c2s::C2sManager> c2s_;
+    std::unique_ptr<component::ComponentManager> components_;
     util::EventPtr iqTimer_;
     std::vector<util::EventPtr> signals_;
     bool stopping_ = false;

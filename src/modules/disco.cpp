@@ -171,8 +171,10 @@ class DiscoModule final : public Module {
         replyResult(router_, iq, from, to, infoQuery({}, ids, features));
     }
 
-    /// disco#items: nothing is listed yet (components and MUC domains will be, for the server;
-    /// PEP nodes, for accounts, once a PEP module takes this over). Nodes are unknown.
+    /// disco#items. Of a host: the services under it (components, MUC and upload domains
+    /// whose domain is a subdomain of the host, XEP-0030 §4), whether their component is
+    /// connected at the moment or not. Of an account: nothing (PEP answers in its place). Nodes
+    /// are unknown.
     void items(const xml::Element& iq, const Jid& from, const Jid& to) {
         if (iq.attr("type") != "get") {
             router_.bounce(iq, StanzaCondition::NotAllowed, "disco#items is get only");
@@ -182,7 +184,16 @@ class DiscoModule final : public Module {
             router_.bounce(iq, StanzaCondition::ItemNotFound, "no such node");
             return;
         }
-        replyResult(router_, iq, from, to, xml::Element("query", std::string(ns::kDiscoItems)));
+        xml::Element query("query", std::string(ns::kDiscoItems));
+        if (to.local().empty()) {
+            const std::string suffix = "." + std::string(to.domain());
+            for (const std::string& domain : router_.serviceDomains()) {
+                if (domain.ends_with(suffix)) {
+                    query.addChild("item").setAttr("jid", domain);
+                }
+            }
+        }
+        replyResult(router_, iq, from, to, std::move(query));
     }
 
     router::Router& router_;

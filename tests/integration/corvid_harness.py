@@ -222,6 +222,8 @@ class CorvidServer:
         self.proc: Optional[subprocess.Popen] = None
         self.port = 0
         self.tls_port = 0
+        # With [[components]] in the overrides, a component listener on a free port too.
+        self.component_port = 0
         self.returncode: Optional[int] = None
 
     # -- config --
@@ -238,6 +240,9 @@ class CorvidServer:
             ],
             "s2s": {"enabled": False},
         }
+        if self.component_port:
+            base["listeners"].append({"type": "component", "address": "127.0.0.1",
+                                      "port": self.component_port})
         return deep_merge(base, self.overrides)
 
     def write_config(self) -> None:
@@ -256,6 +261,10 @@ class CorvidServer:
             self.port, self.tls_port = free_port(), free_port()
             while self.tls_port == self.port:
                 self.tls_port = free_port()
+            if "components" in self.overrides:
+                self.component_port = free_port()
+                while self.component_port in (self.port, self.tls_port):
+                    self.component_port = free_port()
             self.write_config()
             self._spawn()
             try:

@@ -462,6 +462,39 @@ class RawClient:
                              timeout, f"message {body!r}")
 
 
+NS_COMPONENT = "jabber:component:accept"
+
+
+class RawComponent(RawClient):
+    """An external component's connection (XEP-0114): a stream header naming its domain, then
+    <handshake/> with the SHA-1 of the stream id and the secret."""
+
+    def open_component(self, domain: str, *, ns: str = NS_COMPONENT) -> dict:
+        """Sends the header; returns the server's (with its id)."""
+        self.reader = StreamReader()
+        self.domain = domain
+        self.send(f"<?xml version='1.0'?><stream:stream xmlns='{ns}' "
+                  f"xmlns:stream='http://etherx.jabber.org/streams' to='{domain}'>")
+        return self.wait_header()
+
+    def handshake(self, secret: str, *, digest: Optional[str] = None) -> None:
+        """Sends the handshake (the right one for `secret` unless `digest` is given)."""
+        sid = self.reader.header.get("id", "")
+        value = digest if digest is not None else hashlib.sha1((sid + secret).encode()).hexdigest()
+        self.send(f"<handshake>{value}</handshake>")
+
+    def connect_as(self, domain: str, secret: str) -> None:
+        """Header and handshake; asserts the server accepts it."""
+        self.open_component(domain)
+        self.handshake(secret)
+        self.expect(q(NS_COMPONENT, "handshake"))
+
+    def wait_stanza(self, name: str, pred: Callable[[ET.Element], bool] = lambda e: True,
+                    timeout: Optional[float] = None) -> ET.Element:
+        return self.wait_for(lambda e: e.tag == q(NS_COMPONENT, name) and pred(e), timeout,
+                             f"a {name}")
+
+
 def stanza_error_condition(el: ET.Element) -> Optional[str]:
     err = el.find(q(NS_CLIENT, "error"))
     if err is None:

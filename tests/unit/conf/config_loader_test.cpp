@@ -442,10 +442,6 @@ TEST_CASE("keys of features not built yet are errors at their line", "[conf]") {
     const std::vector<Case> cases = {
         {"server.pid_file", "[server]\n  pid_file = \"/run/corvid.pid\"\n", 9, 3},
         {"hosts[0].admins", "admins = [\"admin@example.org\"]\n", 8, 1},
-        {"listeners[0].type", "[[listeners]]\ntype = \"component\"\nport = 5347\n", 9, 1},
-        // Not also "secret: missing required key": what a table of an unbuilt feature holds is
-        // not looked at.
-        {"components", "[[components]]\ndomain = \"gw.example.org\"\n", 8, 3},
         {"modules.carbons", "[modules.carbons]\nenabled = true\n", 8, 10},
         // `enabled = false` too: the table does nothing either way.
         {"modules.mam", "[modules.mam]\nenabled = false\n", 8, 10},
@@ -469,11 +465,7 @@ TEST_CASE("keys of features not built yet are errors at their line", "[conf]") {
         CHECK(e.key == c.key);
         CHECK(e.line + shift == c.line);
         CHECK(e.column == c.column);
-        if (c.key == "listeners[0].type") {
-            CHECK(e.message == "\"component\" is " + notAvailable);
-        } else {
-            CHECK(e.message == notAvailable);
-        }
+        CHECK(e.message == notAvailable);
         covered.insert(c.key);
     }
     // A line added to notYetBuilt() needs a case here.
@@ -494,12 +486,12 @@ TEST_CASE("suggestions and error texts name only what is built", "[conf]") {
                                   !Catch::Contains("carbons"));
         CHECK_THAT(e.message, Catch::Contains("known modules: roster, offline"));
     }
-    SECTION("no unbuilt value in the list of allowed ones") {
+    SECTION("the list of allowed values and the suggestion") {
         const auto e = errorFor(errorsOf(kMinimal + "[[listeners]]\ntype = \"compnent\"\n"),
                                 "listeners[0].type");
         CHECK(e.message ==
-              "must be one of \"c2s\", \"c2s_direct_tls\", \"s2s\", \"s2s_direct_tls\", got "
-              "\"compnent\"");
+              "must be one of \"c2s\", \"c2s_direct_tls\", \"s2s\", \"s2s_direct_tls\", "
+              "\"component\", got \"compnent\" (did you mean \"component\"?)");
     }
 }
 
@@ -571,6 +563,65 @@ TEST_CASE("listeners: default ports, duplicates and s2s", "[conf]") {
     }
     SECTION("an explicitly empty list means no listeners") {
         CHECK(load("listeners = []\n" + kMinimal).listeners.empty());
+    }
+}
+
+TEST_CASE("components: entries, their listener and their domains", "[conf]") {
+    const std::string component =
+        "[[components]]\ndomain = \"IRC.Example.org\"\nsecret = \"s3cr3t-value\"\n";
+    SECTION("an entry is read, its domain normalised; the default listeners get one for it") {
+        const Config c = load(kMinimal + component);
+        REQUIRE(c.components.size() == 1);
+        CHECK(c.components[0].domain == "irc.example.org");
+        CHECK(c.components[0].secret == "s3cr3t-value");
+        REQUIRE(c.listeners.size() == 4);
+        CHECK(c.listeners[3].type == ListenerType::Component);
+        CHECK(c.listeners[3].address == "127.0.0.1");
+        CHECK(c.listeners[3].port == 5347);
+        CHECK(toString(c.listeners[3].type) == "component");
+    }
+    SECTION("without components the default listeners have none") {
+        for (const ListenerConfig& l : load(kMinimal).listeners) {
+            CHECK(l.type != ListenerType::Component);
+        }
+    }
+    SECTION("a component listener without components") {
+        const auto e = errorFor(errorsOf(kMinimal + "[[listeners]]\ntype = \"component\"\n"),
+                                "listeners[0].type");
+        CHECK(e.line == 9);
+        CHECK(e.message == "a component listener needs at least one [[components]] entry");
+    }
+    SECTION("components without a component listener") {
+        const auto e = errorFor(errorsOf(kMinimal + "[[listeners]]\ntype = \"c2s\"\n" + component),
+                                "components");
+        CHECK(e.line == 10);
+        CHECK(e.message == "no listener of type \"component\" accepts these components");
+    }
+    SECTION("an explicit component listener") {
+        const Config c = load(kMinimal + component +
+                              "[[listeners]]\ntype = \"component\"\naddress = \"::1\"\nport = "
+                              "5400\n");
+        REQUIRE(c.listeners.size() == 1);
+        CHECK(c.listeners[0].port == 5400);
+    }
+    SECTION("the secret is required and not empty, and never shown in an error") {
+        CHECK(errorFor(errorsOf(kMinimal + "[[components]]\ndomain = \"irc.example.org\"\n"),
+                       "components[0].secret")
+                  .message == "missing required key");
+        CHECK_FALSE(errorsOf(kMinimal + "[[components]]\ndomain = \"irc.example.org\"\n"
+                                        "secret = \"\"\n")
+                        .empty());
+        const auto e = errorFor(
+            errorsOf(kMinimal + "[[components]]\ndomain = \"irc.example.org\"\nsecret = 424242\n"),
+            "components[0].secret");
+        CHECK_THAT(e.message, !Catch::Contains("424242"));
+    }
+    SECTION("a component's domain may not be a host's or another component's") {
+        const auto e = errorFor(
+            errorsOf(kMinimal + "[[components]]\ndomain = \"EXAMPLE.org\"\nsecret = \"x\"\n"),
+            "components[0].domain");
+        CHECK(e.message == "\"example.org\" is already used by hosts[0].domain (line 7)");
+        errorFor(errorsOf(kMinimal + component + component), "components[1].domain");
     }
 }
 
