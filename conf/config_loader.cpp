@@ -864,10 +864,16 @@ class Loader {
             const auto services = tables(t, "services");
             for (std::size_t i = 0; i < services.size(); ++i) {
                 const toml::table& s = *services[i];
-                if (s.get("password") != nullptr && s.get("secret") != nullptr) {
-                    error(where(s, "secret", at),
-                          prefix + ".services[" + std::to_string(i) + "].secret",
-                          "set either password or secret, not both");
+                const std::string key = prefix + ".services[" + std::to_string(i) + "]";
+                const bool username = s.get("username") != nullptr;
+                const bool password = s.get("password") != nullptr;
+                if (s.get("secret") != nullptr && (username || password)) {
+                    error(where(s, "secret", at), key + ".secret",
+                          "set either secret (credentials made per user) or username and "
+                          "password (the same for everyone), not both");
+                } else if (password && !username) {
+                    error(where(s, "password", at), key + ".password",
+                          "a password needs a username");
                 }
             }
         }

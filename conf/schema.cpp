@@ -297,10 +297,13 @@ std::vector<KeyInfo> buildSchema() {
         enabled("modules.push.enabled", true),
         section("modules.extdisco", "external service discovery, e.g. STUN/TURN (XEP-0215)"),
         enabled("modules.extdisco.enabled", true),
+        integer("modules.extdisco.credential_lifetime_s", "86400", 60, 30 * kDay,
+                "how long the TURN credentials made from a service's secret are valid"),
         {.path = "modules.extdisco.services",
          .type = ValueType::TableArray,
          .defaultValue = "[]",
-         .doc = "services announced to clients"},
+         .doc = "STUN and TURN services announced to the hosts' users (none: the module "
+                "answers nothing and advertises nothing)"},
         required(choice("modules.extdisco.services[].type", "", {"stun", "stuns", "turn", "turns"},
                         "kind of service")),
         required(string("modules.extdisco.services[].host", "", StringFormat::NonEmpty,
@@ -310,11 +313,12 @@ std::vector<KeyInfo> buildSchema() {
         choice("modules.extdisco.services[].transport", "", {"udp", "tcp"},
                "transport protocol (default: not announced)"),
         string("modules.extdisco.services[].username", "", StringFormat::NonEmpty,
-               "fixed username handed to clients"),
+               "fixed username handed to clients (not with secret)"),
         string("modules.extdisco.services[].password", "", StringFormat::NonEmpty,
-               "fixed password handed to clients (not with secret)"),
+               "fixed password handed to clients, with username"),
         string("modules.extdisco.services[].secret", "", StringFormat::NonEmpty,
-               "shared secret for time-limited TURN credentials (not with password)"),
+               "shared secret for time-limited credentials (coturn's static-auth-secret; not "
+               "with username or password)"),
     };
     return rows;
 }
@@ -326,15 +330,14 @@ std::vector<KeyInfo> buildSchema() {
 // in step; tests/unit/conf/ checks both.
 const std::vector<NotYetBuilt>& notYetBuilt() {
     static const std::vector<NotYetBuilt> entries = {
-        {"server.pid_file"},  {"hosts[].admins"},  // nothing has host administrators yet
-        {"modules.carbons"},                       // XEP-0280
-        {"modules.mam"},                           // XEP-0313
-        {"modules.csi"},                           // XEP-0352
-        {"modules.sm"},                            // XEP-0198
-        {"modules.muc"},                           // XEP-0045
-        {"modules.upload"},                        // XEP-0363
-        {"modules.push"},                          // XEP-0357
-        {"modules.extdisco"},                      // XEP-0215
+        {"server.pid_file"}, {"hosts[].admins"},  // nothing has host administrators yet
+        {"modules.carbons"},                      // XEP-0280
+        {"modules.mam"},                          // XEP-0313
+        {"modules.csi"},                          // XEP-0352
+        {"modules.sm"},                           // XEP-0198
+        {"modules.muc"},                          // XEP-0045
+        {"modules.upload"},                       // XEP-0363
+        {"modules.push"},                         // XEP-0357
     };
     return entries;
 }

@@ -20,6 +20,9 @@ PACKAGES=(
     # tests/integration/federation/requirements.py names any of Prosody's and ejabberd's missing.
     postgresql python3-slixmpp python3-nbxmpp python3-gi python3-pytest libstrophe-dev
     prosody lua-unbound ejabberd
+    # calls: coturn's turnserver, the TURN server whose use-auth-secret credentials extdisco
+    # hands out (tests/integration/turn.py runs it on loopback)
+    coturn
     # scripts (ps, ss)
     procps iproute2
 )

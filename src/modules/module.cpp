@@ -42,6 +42,13 @@ std::vector<ModulePtr> loadModules(ModuleContext& context) {
     }
     // Always: password change and account removal; `enabled` switches only new registrations.
     modules.push_back(makeRegisterModule(context));
+    // --- calls: STUN and TURN services (XEP-0215) ---
+    ModulePtr makeExtdiscoModule(ModuleContext&);  // modules/extdisco.h
+    if (enabled("extdisco")) {
+        if (ModulePtr extdisco = makeExtdiscoModule(context)) {
+            modules.push_back(std::move(extdisco));
+        }
+    }
     // --- PEP --- (after disco: it answers the accounts' disco#items in its place)
     ModulePtr makePepModule(ModuleContext&, BlockingModule*);  // modules/pep.h
     if (enabled("pep")) {

@@ -140,19 +140,29 @@ def _toml_value(v) -> str:
     raise TypeError(f"no TOML form for {v!r}")
 
 
+def _is_table_array(v) -> bool:
+    return isinstance(v, list) and bool(v) and all(isinstance(x, dict) for x in v)
+
+
 def to_toml(config: dict) -> str:
     """Top-level keys are tables (dict) or arrays of tables (list of dict); nested dicts become
-    dotted sub-tables."""
+    dotted sub-tables, nested lists of dicts arrays of tables ([[modules.extdisco.services]])."""
     out = []
 
     def table(name, d):
-        scalars = {k: v for k, v in d.items() if not isinstance(v, dict)}
+        scalars = {k: v for k, v in d.items() if not isinstance(v, dict) and
+                   not _is_table_array(v)}
         out.append(f"[{name}]")
         out.extend(f"{k} = {_toml_value(v)}" for k, v in scalars.items())
         out.append("")
         for k, v in d.items():
             if isinstance(v, dict):
                 table(f"{name}.{k}", v)
+            elif _is_table_array(v):
+                for item in v:
+                    out.append(f"[[{name}.{k}]]")
+                    out.extend(f"{ik} = {_toml_value(iv)}" for ik, iv in item.items())
+                    out.append("")
 
     for name, value in config.items():
         if isinstance(value, list):

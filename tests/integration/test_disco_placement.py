@@ -37,6 +37,9 @@ PLACEMENT = [
     (f"{PUBSUB}#publish-options", {ACCOUNT}, "XEP-0163 §6.1, XEP-0060 §7.1.5"),
     (f"{PUBSUB}#auto-create", {ACCOUNT}, "XEP-0163 §5"),
     (f"{PUBSUB}#filtered-notifications", {ACCOUNT}, "XEP-0163 §5"),
+    ("urn:xmpp:extdisco:2", set(),
+     "XEP-0215: on the server only with services configured "
+     "(test_extdisco.py)"),
     # Not built: advertised nowhere.
     ("urn:xmpp:carbons:2", set(), "XEP-0280: not built"),
     ("urn:xmpp:mam:2", set(), "XEP-0313: not built"),
@@ -45,7 +48,6 @@ PLACEMENT = [
     ("http://jabber.org/protocol/offline", set(), "XEP-0013: not built"),
     ("jabber:iq:privacy", set(), "XEP-0016: not built"),
     ("http://jabber.org/protocol/commands", set(), "XEP-0050: not built"),
-    ("urn:xmpp:extdisco:2", set(), "XEP-0215: not built"),
 ]
 
 # (identity, where it must appear).

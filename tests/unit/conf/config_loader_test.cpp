@@ -450,8 +450,6 @@ TEST_CASE("keys of features not built yet are errors at their line", "[conf]") {
         {"modules.muc", "[modules.muc]\ndomain = \"rooms.example.org\"\n", 8, 10},
         {"modules.upload", "[modules.upload]\n", 8, 10},
         {"modules.push", "[modules.push]\nenabled = true\n", 8, 10},
-        {"modules.extdisco",
-         "[[modules.extdisco.services]]\ntype = \"stun\"\nhost = \"stun.example.org\"\n", 8, 11},
     };
     std::set<std::string> covered;
     for (const Case& c : cases) {
@@ -564,6 +562,30 @@ TEST_CASE("listeners: default ports, duplicates and s2s", "[conf]") {
     SECTION("an explicitly empty list means no listeners") {
         CHECK(load("listeners = []\n" + kMinimal).listeners.empty());
     }
+}
+
+TEST_CASE("extdisco services: credentials are a secret or a username", "[conf]") {
+    const std::string service = "[[modules.extdisco.services]]\ntype = \"turn\"\nhost = \"t\"\n";
+    CHECK(errorFor(errorsOf(kMinimal + service + "secret = \"s\"\nusername = \"u\"\n"),
+                   "modules.extdisco.services[0].secret")
+              .message ==
+          "set either secret (credentials made per user) or username and password (the same "
+          "for everyone), not both");
+    errorFor(errorsOf(kMinimal + service + "secret = \"s\"\npassword = \"p\"\n"),
+             "modules.extdisco.services[0].secret");
+    CHECK(errorFor(errorsOf(kMinimal + service + "password = \"p\"\n"),
+                   "modules.extdisco.services[0].password")
+              .message == "a password needs a username");
+    CHECK(errorFor(errorsOf(kMinimal + "[[modules.extdisco.services]]\ntype = \"turn\"\n"),
+                   "modules.extdisco.services[0].host")
+              .message == "missing required key");
+    CHECK_THAT(errorFor(errorsOf(kMinimal + "[[modules.extdisco.services]]\ntype = \"tun\"\n"
+                                            "host = \"t\"\n"),
+                        "modules.extdisco.services[0].type")
+                   .message,
+               Catch::StartsWith("must be one of \"stun\", \"stuns\", \"turn\", \"turns\""));
+    load(kMinimal + service + "username = \"u\"\n");
+    load(kMinimal + service + "username = \"u\"\npassword = \"p\"\n");
 }
 
 TEST_CASE("components: entries, their listener and their domains", "[conf]") {
