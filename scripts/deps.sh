@@ -23,6 +23,9 @@ PACKAGES=(
     # calls: coturn's turnserver, the TURN server whose use-auth-secret credentials extdisco
     # hands out (tests/integration/turn.py runs it on loopback)
     coturn
+    # gateways: biboumi (an XMPP-IRC gateway, a XEP-0114 component) and ngircd, the IRC server it
+    # connects to (tests/integration/gateways.py runs both on loopback)
+    biboumi ngircd
     # scripts (ps, ss)
     procps iproute2
 )
