@@ -32,6 +32,10 @@ std::string_view toString(ListenerType type) {
             return "s2s_direct_tls";
         case ListenerType::Component:
             return "component";
+        case ListenerType::Http:
+            return "http";
+        case ListenerType::Https:
+            return "https";
     }
     return "c2s";
 }
@@ -48,6 +52,10 @@ std::uint16_t defaultPort(ListenerType type) {
             return 5270;  // XEP-0368 §3 (customary)
         case ListenerType::Component:
             return 5347;  // XEP-0114 (customary)
+        case ListenerType::Http:
+            return 5280;  // customary for XMPP servers' HTTP (Prosody, ejabberd)
+        case ListenerType::Https:
+            return 5443;
     }
     return 5222;
 }

@@ -27,7 +27,7 @@ enum class ResourceConflict { Replace, Reject, Rename };
 
 enum class TlsVersion { Tls12, Tls13 };
 
-enum class ListenerType { C2s, C2sDirectTls, S2s, S2sDirectTls, Component };
+enum class ListenerType { C2s, C2sDirectTls, S2s, S2sDirectTls, Component, Http, Https };
 
 /// The configuration spelling of the listener type ("c2s_direct_tls").
 std::string_view toString(ListenerType type);
@@ -88,6 +88,15 @@ struct LimitsConfig {
     std::size_t maxDirectedPresences = 256;  ///< per session (RFC 6121 §4.6)
 };
 
+/// The HTTP(S) listeners' bounds ([http]).
+struct HttpConfig {
+    std::size_t maxHeaderBytes = 8192;
+    std::size_t maxBodyBytes = 1048576;
+    std::chrono::seconds headerTimeout{10};
+    std::chrono::seconds idleTimeout{60};
+    std::size_t maxConnectionsPerIp = 32;
+};
+
 struct AuthConfig {
     /// SASL mechanism names in order of preference.
     std::vector<std::string> mechanisms = {"SCRAM-SHA-256-PLUS", "SCRAM-SHA-1-PLUS",
@@ -140,6 +149,7 @@ struct Config {
     std::vector<HostConfig> hosts;
     std::vector<ListenerConfig> listeners;
     LimitsConfig limits;
+    HttpConfig http;
     AuthConfig auth;
     S2sConfig s2s;
     std::vector<ComponentConfig> components;  ///< empty while [[components]] is not built

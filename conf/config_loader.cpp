@@ -530,6 +530,7 @@ class Loader {
         buildDatabase(section(root, "database"), config.database);
         buildTls(section(root, "tls"), locationOf(section(root, "tls"), kRootLocation), config.tls);
         buildLimits(section(root, "limits"), config.limits);
+        buildHttp(section(root, "http"), config.http);
         buildAuth(section(root, "auth"), config.auth);
         buildS2s(section(root, "s2s"), config.s2s);
         buildHosts(root, config);
@@ -593,6 +594,18 @@ class Loader {
         }
         out.ciphers = value<std::string>(t, "ciphers");
         out.ciphersuites = value<std::string>(t, "ciphersuites");
+    }
+
+    void buildHttp(const toml::table& t, HttpConfig& out) {
+        auto size = [&](std::string_view name, std::size_t fallback) {
+            return static_cast<std::size_t>(
+                valueOr<std::int64_t>(t, name, static_cast<std::int64_t>(fallback)));
+        };
+        out.maxHeaderBytes = size("max_header_bytes", out.maxHeaderBytes);
+        out.maxBodyBytes = size("max_body_bytes", out.maxBodyBytes);
+        out.headerTimeout = std::chrono::seconds(valueOr<std::int64_t>(t, "header_timeout_s", 10));
+        out.idleTimeout = std::chrono::seconds(valueOr<std::int64_t>(t, "idle_timeout_s", 60));
+        out.maxConnectionsPerIp = size("max_connections_per_ip", out.maxConnectionsPerIp);
     }
 
     void buildLimits(const toml::table& t, LimitsConfig& out) {
@@ -724,6 +737,8 @@ class Loader {
             {"s2s", ListenerType::S2s},
             {"s2s_direct_tls", ListenerType::S2sDirectTls},
             {"component", ListenerType::Component},
+            {"http", ListenerType::Http},
+            {"https", ListenerType::Https},
         };
         if (root.get("listeners") == nullptr) {
             // The documented default set (schema row "listeners").
@@ -777,6 +792,8 @@ class Loader {
                       "duplicate listener on " + endpoint + " (also " + it->second.first +
                           ", line " + std::to_string(it->second.second.line) + ")");
             }
+            hasHttpListener_ = hasHttpListener_ || listener.type == ListenerType::Http ||
+                               listener.type == ListenerType::Https;
             config.listeners.push_back(std::move(listener));
         }
         const bool componentListener =
@@ -860,6 +877,20 @@ class Loader {
                 claimDomain(*domain, prefix + ".domain", where(t, "domain", at));
             }
         }
+        if (module.name == "upload" && module.enabled) {
+            const std::string* base = module.options.findString("url_base");
+            if (base == nullptr) {
+                error(at, prefix + ".url_base",
+                      "missing: the upload service needs the public URL of its HTTP listener");
+            } else if (!base->ends_with("/upload/")) {
+                error(where(t, "url_base", at), prefix + ".url_base",
+                      "must end in /upload/, the path corvid's HTTP listener serves files on");
+            }
+            if (!hasHttpListener_) {
+                error(where(t, "enabled", at), prefix + ".enabled",
+                      "the upload service needs a listener of type http or https");
+            }
+        }
         if (module.name == "extdisco") {
             const auto services = tables(t, "services");
             for (std::size_t i = 0; i < services.size(); ++i) {
@@ -897,7 +928,8 @@ class Loader {
     void checkCertificates(const toml::table& root, const Config& config) {
         const bool directTls =
             std::any_of(config.listeners.begin(), config.listeners.end(), [](const auto& l) {
-                return l.type == ListenerType::C2sDirectTls || l.type == ListenerType::S2sDirectTls;
+                return l.type == ListenerType::C2sDirectTls ||
+                       l.type == ListenerType::S2sDirectTls || l.type == ListenerType::Https;
             });
         std::string why;
         if (!config.auth.allowPlaintext) {
@@ -905,7 +937,7 @@ class Loader {
         } else if (config.s2s.enabled) {
             why = "s2s.enabled = true";
         } else if (directTls) {
-            why = "a direct TLS listener is configured";
+            why = "a direct TLS or https listener is configured";
         } else {
             return;
         }
@@ -940,6 +972,7 @@ class Loader {
     std::unordered_set<const toml::node*> invalid_;
     /// Served domain -> (key, place) of its first definition.
     std::map<std::string, std::pair<std::string, Location>, std::less<>> domains_;
+    bool hasHttpListener_ = false;  // an http or https listener is configured
 };
 
 }  // namespace

@@ -117,15 +117,16 @@ std::vector<KeyInfo> buildSchema() {
          .doc = "sockets to listen on (default: c2s on 5222, c2s_direct_tls on 5223 and, "
                 "unless s2s.enabled = false, s2s on 5269, all on 0.0.0.0; with [[components]], "
                 "component on 127.0.0.1:5347)"},
-        required(choice("listeners[].type", "",
-                        {"c2s", "c2s_direct_tls", "s2s", "s2s_direct_tls", "component"},
-                        "c2s (STARTTLS), c2s_direct_tls (XEP-0368), s2s, s2s_direct_tls, "
-                        "or component (XEP-0114)")),
+        required(
+            choice("listeners[].type", "",
+                   {"c2s", "c2s_direct_tls", "s2s", "s2s_direct_tls", "component", "http", "https"},
+                   "c2s (STARTTLS), c2s_direct_tls (XEP-0368), s2s, s2s_direct_tls, "
+                   "component (XEP-0114), http or https (file upload)")),
         string("listeners[].address", "\"0.0.0.0\"", StringFormat::IpAddress,
                "IPv4 or IPv6 address to bind; \"::\" for every IPv6 address"),
         integer("listeners[].port", "", 1, kPortMax,
                 "TCP port (default by type: c2s 5222, c2s_direct_tls 5223, s2s 5269, "
-                "s2s_direct_tls 5270, component 5347)"),
+                "s2s_direct_tls 5270, component 5347, http 5280, https 5443)"),
 
         // --- [limits] ---
         section("limits", "bounds on what one peer may cost the server"),
@@ -155,6 +156,21 @@ std::vector<KeyInfo> buildSchema() {
                 "for or running on the worker thread"),
         integer("limits.max_directed_presences", "256", 1, 100'000,
                 "entities one session may have sent directed presence to (RFC 6121 §4.6)"),
+
+        // --- [http] ---
+        section("http", "the HTTP(S) listeners (file upload)"),
+        integer("http.max_header_bytes", "8192", 1 * kKiB, 1 * kMiB,
+                "largest request line plus headers; larger requests get 431"),
+        integer("http.max_body_bytes", "1048576", 16 * kKiB, 64 * kMiB,
+                "largest request body other than a file upload (whose limit is "
+                "modules.upload.max_bytes); larger ones get 413"),
+        integer("http.header_timeout_s", "10", 1, 3600,
+                "a request whose line and headers have not all arrived by then is dropped"),
+        integer("http.idle_timeout_s", "60", 1, 3600,
+                "a connection that sends nothing for this long (between requests, or in the "
+                "middle of a body) is closed"),
+        integer("http.max_connections_per_ip", "32", 1, 1'000'000,
+                "simultaneous HTTP connections from one IP address"),
 
         // --- [auth] ---
         section("auth", "client authentication (SASL, RFC 6120 §6)"),
@@ -219,7 +235,8 @@ std::vector<KeyInfo> buildSchema() {
          .doc = "the shared secret of the handshake (never logged)"},
 
         // --- [modules.*] ---
-        section("modules", "one table per module; all except register are enabled by default"),
+        section("modules",
+                "one table per module; all except register and upload are enabled by default"),
         section("modules.roster", "rosters (RFC 6121 §2)"),
         enabled("modules.roster.enabled", true),
         integer("modules.roster.max_items", "1000", 1, 1'000'000, "most contacts in one roster"),
@@ -283,16 +300,28 @@ std::vector<KeyInfo> buildSchema() {
                "domain of the chat service (default: conference.<domain> of each host)"),
         integer("modules.muc.max_history", "50", 0, 10'000,
                 "messages of history sent to a joining occupant"),
-        section("modules.upload", "HTTP file upload (XEP-0363)"),
-        enabled("modules.upload.enabled", true),
+        section("modules.upload", "HTTP file upload (XEP-0363); needs an http or https listener"),
+        enabled("modules.upload.enabled", false),
         string("modules.upload.domain", "", StringFormat::Domain,
                "domain of the upload service (default: upload.<domain> of each host)"),
         integer("modules.upload.max_bytes", "10485760", 1, 64 * kGiB, "largest file accepted"),
         string("modules.upload.directory", "\"/var/lib/corvid/upload\"", StringFormat::NonEmpty,
-               "where uploaded files are stored"),
+               "where uploaded files are stored; must exist and be writable by corvid"),
         string("modules.upload.url_base", "", StringFormat::Url,
-               "public URL under which a web server serves `directory` (default: "
-               "https://<upload domain>/)"),
+               "public URL of the upload path of corvid's HTTP listener, ending in /upload/ "
+               "(e.g. \"https://upload.example.org:5443/upload/\"); required when enabled"),
+        integer("modules.upload.quota_bytes", "104857600", 0, 1024 * kGiB,
+                "bytes one account may have stored (slots handed out count from then on; 0 = "
+                "no quota)"),
+        integer("modules.upload.retention_days", "30", 0, 100'000,
+                "files (and their quota) are deleted this many days after upload (0 = never)"),
+        {.path = "modules.upload.content_types",
+         .type = ValueType::StringArray,
+         .defaultValue = "[]",
+         .format = StringFormat::NonEmpty,
+         .doc = "content types accepted, such as \"image/png\" or \"image/*\" (default: any)"},
+        integer("modules.upload.slot_lifetime_s", "300", 10, kDay,
+                "how long a PUT URL is valid after the slot was handed out"),
         section("modules.push", "push notifications (XEP-0357)"),
         enabled("modules.push.enabled", true),
         section("modules.extdisco", "external service discovery, e.g. STUN/TURN (XEP-0215)"),
@@ -336,7 +365,6 @@ const std::vector<NotYetBuilt>& notYetBuilt() {
         {"modules.csi"},                          // XEP-0352
         {"modules.sm"},                           // XEP-0198
         {"modules.muc"},                          // XEP-0045
-        {"modules.upload"},                       // XEP-0363
         {"modules.push"},                         // XEP-0357
     };
     return entries;

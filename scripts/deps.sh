@@ -10,7 +10,7 @@ PACKAGES=(
     ccache clang-format
     # libraries the server links against
     libexpat1-dev libssl-dev openssl libevent-dev libpq-dev libc-ares-dev libidn2-dev libicu-dev
-    libtomlplusplus-dev libspdlog-dev
+    libtomlplusplus-dev libspdlog-dev libhttp-parser-dev
     # unit tests
     catch2
     # integration tests: a real database, real clients and other servers to talk to. Everything
@@ -18,7 +18,9 @@ PACKAGES=(
     # psql and pg_ctl (postgresql), python3-gi (imported by the nbxmpp client), cc (g++),
     # ejabberdctl and erl (ejabberd). Prosody only recommends lua-unbound, its resolver: listed.
     # tests/integration/federation/requirements.py names any of Prosody's and ejabberd's missing.
+    # python3-aiohttp: slixmpp's XEP-0363 plugin uploads with it.
     postgresql python3-slixmpp python3-nbxmpp python3-gi python3-pytest libstrophe-dev
+    python3-aiohttp
     prosody lua-unbound ejabberd
     # calls: coturn's turnserver, the TURN server whose use-auth-secret credentials extdisco
     # hands out (tests/integration/turn.py runs it on loopback)

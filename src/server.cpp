@@ -4,6 +4,8 @@
 #include <netinet/in.h>
 #include <signal.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -90,6 +92,8 @@ Server::Server(conf::Config config) : config_(std::move(config)), base_(event_ba
 
 Server::~Server() {
     // Sessions first: they unregister from the router and may still use the stores.
+    http_.reset();
+    uploadFiles_.reset();
     c2s_.reset();
     components_.reset();
     toRemoteHook_.reset();
@@ -135,6 +139,7 @@ bool Server::setUp() {
             log::info("database ready");
             c2s_->databaseReady();
             loadDialbackSecret();
+            loadUploadSecret();
         } else {
             log::error("database: {} (will keep retrying)", ready.error());
         }
@@ -142,7 +147,7 @@ bool Server::setUp() {
 
     modules::ModuleContext context{base_.get(), router_, *database_, config_};
     modules_ = modules::loadModules(context);
-    if (!setUpS2s()) {
+    if (!setUpS2s() || !setUpHttp()) {
         return false;
     }
     setUpComponents();
@@ -223,6 +228,57 @@ void Server::setUpComponents() {
                                                                 definitions);
 }
 
+bool Server::setUpHttp() {
+    const bool wanted =
+        std::any_of(config_.listeners.begin(), config_.listeners.end(), [](const auto& l) {
+            return l.type == conf::ListenerType::Http || l.type == conf::ListenerType::Https;
+        });
+    if (!wanted) {
+        return true;
+    }
+    http::HttpSettings s;
+    const auto& h = config_.http;
+    s.maxHeaderBytes = h.maxHeaderBytes;
+    s.maxBodyBytes = h.maxBodyBytes;
+    s.headerTimeoutSeconds = static_cast<int>(h.headerTimeout.count());
+    s.idleTimeoutSeconds = static_cast<int>(h.idleTimeout.count());
+    s.maxConnectionsPerIp = h.maxConnectionsPerIp;
+    http_ = std::make_unique<http::HttpServer>(base_.get(), *tls_, s);
+    if (const conf::ModuleConfig& upload = config_.module("upload"); upload.enabled) {
+        http::UploadSettings u;
+        u.directory = upload.options.getString("directory");
+        u.maxBytes = static_cast<std::uint64_t>(upload.options.getInt("max_bytes"));
+        u.retentionDays = static_cast<int>(upload.options.getInt("retention_days"));
+        // Startup only: a directory that cannot take files is a configuration error now, not a
+        // failed upload later.
+        if (::access(u.directory.c_str(), W_OK | X_OK) != 0) {
+            log::error("modules.upload.directory {}: {}", u.directory, std::strerror(errno));
+            return false;
+        }
+        uploadFiles_ = std::make_unique<http::UploadFiles>(base_.get(), *http_, std::move(u));
+        http_->addRoute("/upload/", *uploadFiles_);
+    }
+    return true;
+}
+
+void Server::loadUploadSecret() {
+    if (!uploadFiles_) {
+        return;
+    }
+    // The upload module signs slots with the same secret (XEP-0363 PUT URLs): one per database,
+    // so that every node accepts what any node handed out.
+    const std::string random = util::randomId(32);
+    secrets_->getOrCreate("http-upload", storage::Bytes(random.begin(), random.end()),
+                          [this](std::expected<storage::Bytes, storage::StoreError> secret) {
+                              if (!secret) {
+                                  log::warn("cannot load the upload secret: {}",
+                                            secret.error().message);
+                                  return;
+                              }
+                              uploadFiles_->setSecret(std::string(secret->begin(), secret->end()));
+                          });
+}
+
 void Server::loadDialbackSecret() {
     if (!s2s_ || config_.s2s.dialbackSecret || loadingDialbackSecret_) {
         return;
@@ -283,7 +339,8 @@ bool Server::openListeners() {
         }
         log::info("listening for {} on {}", conf::toString(lc.type), spec);
         if (lc.type == conf::ListenerType::Component && !isLoopback(ss)) {
-            // XEP-0114 has no encryption: the handshake digest and every stanza travel in clear.
+            // XEP-0114 has no encryption: the handshake digest and every stanza travel in
+            // clear.
             log::warn(
                 "the component listener on {} is not on a loopback address: components "
                 "connect without encryption",
@@ -304,6 +361,10 @@ void Server::accept(Listener& listener, evutil_socket_t fd, sockaddr* address) {
     }
     if (listener.type == conf::ListenerType::Component) {
         components_->accept(fd, std::move(ip));
+        return;
+    }
+    if (listener.type == conf::ListenerType::Http || listener.type == conf::ListenerType::Https) {
+        http_->accept(fd, std::move(ip), listener.type == conf::ListenerType::Https);
         return;
     }
     c2s_->accept(fd, std::move(ip), listener.type == conf::ListenerType::C2sDirectTls);
@@ -331,6 +392,9 @@ void Server::shutdown() {
     log::info("shutting down");
     stopping_ = true;
     listeners_.clear();
+    if (http_) {
+        http_->shutdown();
+    }
     c2s_->shutdown([this] { exitWhenIdle(); });
     if (s2s_) {
         s2s_->shutdown([this] { exitWhenIdle(); });

@@ -10,6 +10,8 @@
 #include "c2s/c2s_manager.h"
 #include "component/component_manager.h"
 #include "conf/config.h"
+#include "http/http_server.h"
+#include "http/upload_files.h"
 #include "modules/module.h"
 #include "net/tls_context.h"
 #include "router/router.h"
@@ -46,6 +48,8 @@ class Server final {
     bool setUp();
     bool setUpS2s();
     void setUpComponents();
+    bool setUpHttp();
+    void loadUploadSecret();
     void loadDialbackSecret();
     /// Leaves the loop once shutting down and every c2s, s2s and component stream is gone.
     void exitWhenIdle();
@@ -69,6 +73,8 @@ class Server final {
     std::vector<std::unique_ptr<Listener>> listeners_;
     std::unique_ptr<c2s::C2sManager> c2s_;
     std::unique_ptr<component::ComponentManager> components_;
+    std::unique_ptr<http::HttpServer> http_;
+    std::unique_ptr<http::UploadFiles> uploadFiles_;
     util::EventPtr iqTimer_;
     std::vector<util::EventPtr> signals_;
     bool stopping_ = false;

@@ -60,6 +60,11 @@ std::vector<ModulePtr> loadModules(ModuleContext& context) {
         }
         modules.push_back(makePepModule(context, blocking));
     }
+    // --- HTTP file upload (XEP-0363) ---
+    ModulePtr makeUploadModule(ModuleContext&);  // modules/upload.cpp
+    if (enabled("upload")) {
+        modules.push_back(makeUploadModule(context));
+    }
     return modules;
 }
 

@@ -218,7 +218,7 @@ class CorvidServer:
         self.cert = cert
         self.key = key
         self.workdir = workdir
-        self.overrides = overrides or {}
+        self.overrides = dict(overrides or {})
         self.allow_log = [re.compile(p) for p in allow_log]
         self.env = dict(os.environ, **(env or {}))
         # A database made beforehand (DatabasePool) is still ours to drop.
@@ -234,6 +234,9 @@ class CorvidServer:
         self.tls_port = 0
         # With [[components]] in the overrides, a component listener on a free port too.
         self.component_port = 0
+        # Listeners of these types ("http", "https") are added on free ports: http_ports[type].
+        self.http_types = tuple(self.overrides.pop("http_listeners", ()))
+        self.http_ports: dict[str, int] = {}
         self.returncode: Optional[int] = None
 
     # -- config --
@@ -253,7 +256,15 @@ class CorvidServer:
         if self.component_port:
             base["listeners"].append({"type": "component", "address": "127.0.0.1",
                                       "port": self.component_port})
-        return deep_merge(base, self.overrides)
+        for kind in self.http_types:
+            base["listeners"].append({"type": kind, "address": "127.0.0.1",
+                                      "port": self.http_ports[kind]})
+        config = deep_merge(base, self.overrides)
+        # The upload URL names the HTTP port, known only now: "{http}" / "{https}" in it.
+        upload = config.get("modules", {}).get("upload", {})
+        if "url_base" in upload:
+            upload["url_base"] = upload["url_base"].format(**self.http_ports)
+        return config
 
     def write_config(self) -> None:
         self.config_path.write_text(to_toml(self.config()))
@@ -275,6 +286,13 @@ class CorvidServer:
                 self.component_port = free_port()
                 while self.component_port in (self.port, self.tls_port):
                     self.component_port = free_port()
+            taken = {self.port, self.tls_port, self.component_port}
+            for kind in self.http_types:
+                port = free_port()
+                while port in taken:
+                    port = free_port()
+                taken.add(port)
+                self.http_ports[kind] = port
             self.write_config()
             self._spawn()
             try:

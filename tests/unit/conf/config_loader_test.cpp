@@ -86,13 +86,14 @@ TEST_CASE("a minimal configuration gets every default", "[conf]") {
     CHECK(c.components.empty());
 }
 
-TEST_CASE("every module is present with its defaults; only register is off", "[conf]") {
+TEST_CASE("every module is present with its defaults; only register and upload are off", "[conf]") {
     const Config c = load(kMinimal);
     for (std::string_view name : moduleNames()) {
         INFO(name);
         REQUIRE(c.modules.contains(name));
         CHECK(c.module(name).name == name);
-        CHECK(c.module(name).enabled == (name != "register"));
+        // upload needs an HTTP listener and a URL: off until configured.
+        CHECK(c.module(name).enabled == (name != "register" && name != "upload"));
     }
     CHECK(c.modules.size() == moduleNames().size());
     CHECK(c.module("roster").options.getInt("max_items") == 1000);
@@ -448,7 +449,6 @@ TEST_CASE("keys of features not built yet are errors at their line", "[conf]") {
         {"modules.csi", "[modules]\ncsi = { enabled = true }\n", 9, 1},
         {"modules.sm", "modules.sm.resume_timeout_s = 60\n", 8, 9},
         {"modules.muc", "[modules.muc]\ndomain = \"rooms.example.org\"\n", 8, 10},
-        {"modules.upload", "[modules.upload]\n", 8, 10},
         {"modules.push", "[modules.push]\nenabled = true\n", 8, 10},
     };
     std::set<std::string> covered;
@@ -489,7 +489,8 @@ TEST_CASE("suggestions and error texts name only what is built", "[conf]") {
                                 "listeners[0].type");
         CHECK(e.message ==
               "must be one of \"c2s\", \"c2s_direct_tls\", \"s2s\", \"s2s_direct_tls\", "
-              "\"component\", got \"compnent\" (did you mean \"component\"?)");
+              "\"component\", \"http\", \"https\", got \"compnent\" (did you mean "
+              "\"component\"?)");
     }
 }
 
@@ -781,4 +782,36 @@ TEST_CASE("a configuration file others may read or write is warned about", "[con
     fs::remove(path);
     // A file that is not there is for the loader to report.
     CHECK_FALSE(permissionWarning(path.string()).has_value());
+}
+
+TEST_CASE("the upload module needs its URL and an HTTP listener", "[conf]") {
+    const std::string listener = "[[listeners]]\ntype = \"https\"\nport = 5443\n";
+    SECTION("both there") {
+        const Config c = load(kMinimal + listener +
+                              "[modules.upload]\nenabled = true\n"
+                              "url_base = \"https://upload.example.org:5443/upload/\"\n");
+        CHECK(c.module("upload").enabled);
+        CHECK(c.listeners.back().type == ListenerType::Https);
+        CHECK(c.module("upload").options.getInt("quota_bytes") == 104857600);
+    }
+    SECTION("no url_base") {
+        const auto e =
+            errorFor(errorsOf(kMinimal + listener + "[modules.upload]\nenabled = true\n"),
+                     "modules.upload.url_base");
+        CHECK_THAT(e.message, Catch::Contains("public URL"));
+    }
+    SECTION("a url_base not ending in /upload/") {
+        const auto e = errorFor(errorsOf(kMinimal + listener +
+                                         "[modules.upload]\nenabled = true\n"
+                                         "url_base = \"https://upload.example.org/files/\"\n"),
+                                "modules.upload.url_base");
+        CHECK_THAT(e.message, Catch::Contains("/upload/"));
+    }
+    SECTION("no http listener") {
+        const auto e =
+            errorFor(errorsOf(kMinimal + "[modules.upload]\nenabled = true\n"
+                                         "url_base = \"https://upload.example.org/upload/\"\n"),
+                     "modules.upload.enabled");
+        CHECK_THAT(e.message, Catch::Contains("http or https"));
+    }
 }
