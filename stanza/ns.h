@@ -111,4 +111,8 @@ inline constexpr std::string_view kOccupantId = "urn:xmpp:occupant-id:0";  // XE
 // --- file transfer ---
 inline constexpr std::string_view kHttpUpload = "urn:xmpp:http:upload:0";  // XEP-0363
 
+// --- calls ---
+inline constexpr std::string_view kJingle = "urn:xmpp:jingle:1";                 // XEP-0166
+inline constexpr std::string_view kJingleMessage = "urn:xmpp:jingle-message:0";  // XEP-0353
+
 }  // namespace corvid::stanza::ns

@@ -23,6 +23,12 @@ bool isRequest(const xml::Element& iq) {
     return type == "get" || type == "set";
 }
 
+/// Call signalling (XEP-0353 Jingle Message Initiation: propose, retract, accept, proceed,
+/// reject): every device of the callee must ring, and stop ringing when one of them answers.
+bool isCallSignal(const xml::Element& message) {
+    return message.findChildNs(stanza::ns::kJingleMessage) != nullptr;
+}
+
 constexpr std::string_view kGroupchatToAccount =
     "groupchat messages go to chat rooms; this address is an account";
 
@@ -238,9 +244,10 @@ void Router::deliverToBare(xml::Element& stanza, const Jid& from, const Jid& to,
             return;
         }
         // RFC 6121 §8.5.2.1.1: headline to every non-negative resource; chat and normal to the
-        // highest-priority ones.
-        auto targets =
-            type == "headline" ? sessions_.deliverable(to) : sessions_.highestPriority(to);
+        // highest-priority ones, except call signalling, which goes to every non-negative
+        // resource (the rule's option (b)) so that all the callee's devices ring.
+        auto targets = type == "headline" || isCallSignal(stanza) ? sessions_.deliverable(to)
+                                                                  : sessions_.highestPriority(to);
         if (!targets.empty()) {
             for (LocalSession* s : targets) {
                 deliver(*s, stanza);

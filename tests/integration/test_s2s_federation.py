@@ -29,6 +29,7 @@ from federation.fake_peer import NS_DB, FakeReceivingServer, S2sPeer
 from federation.hosts import EtcHosts
 from federation.network import FederatedCorvid, FederationNet, free_port
 from federation.prosody import ProsodyServer
+from test_jingle import jingle_iq, jmi_message, jmi_messages, watch_jingle, watch_jmi
 from xmpp_raw import NS_SASL, NS_STANZAS, NS_TLS, XmppTimeout, q, to_str
 
 NS_DB_FEATURE = "urn:xmpp:features:dialback"
@@ -852,3 +853,42 @@ def test_dialback_verifications_per_stream_are_bounded(corvid_factory, net):
             p.close()
     finally:
         silent.close()
+
+
+# --- calls -----------------------------------------------------------------------------------------
+
+
+def test_jingle_and_call_proposals_with_prosody(corvid, prosody):
+    """Jingle session iqs between full JIDs cross s2s both ways, and a call proposal (XEP-0353)
+    from a Prosody user to a corvid user's bare JID rings every device of the callee."""
+    async def main():
+        ivy_desk = await at_corvid(corvid, "ivy")
+        ivy_phone = await at_corvid(corvid, "ivy")
+        ivy_desk.send_presence(ppriority=50)
+        await asyncio.sleep(0.5)  # the priority is set before the call comes
+        erin = await at_prosody(prosody, "erin")
+        queues = {c: watch_jingle(c) for c in (ivy_desk, ivy_phone, erin)}
+        for c in (ivy_desk, ivy_phone, erin):
+            watch_jmi(c)
+        try:
+            jmi_message(erin, f"ivy@{corvid.domain}", "propose", "s2s-call").send()
+            for device in (ivy_desk, ivy_phone):
+                (got,) = await jmi_messages(device, "s2s-call", timeout=10)
+                assert got["from"] == erin.boundjid
+            jmi_message(ivy_phone, erin.boundjid.full, "proceed", "s2s-call").send()
+            assert len(await jmi_messages(erin, "s2s-call", timeout=10)) == 1
+
+            offer = jingle_iq(erin, ivy_phone.boundjid.full, "session-initiate", "s2s-sid")
+            assert (await offer.send(timeout=20))["type"] == "result"
+            got = await asyncio.wait_for(queues[ivy_phone].get(), 10)
+            assert got["from"] == erin.boundjid
+            accept = jingle_iq(ivy_phone, erin.boundjid.full, "session-accept", "s2s-sid")
+            assert (await accept.send(timeout=20))["type"] == "result"
+            got = await asyncio.wait_for(queues[erin].get(), 10)
+            assert got["from"] == ivy_phone.boundjid
+            assert queues[ivy_desk].empty()
+        finally:
+            for c in (ivy_desk, ivy_phone, erin):
+                await c.close()
+
+    slix.run(main(), 80)

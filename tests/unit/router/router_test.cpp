@@ -103,6 +103,19 @@ TEST_CASE("a chat message to a bare JID goes to the highest non-negative priorit
         CHECK(high1.received.size() == 2);
         CHECK(negative.received.empty());
     }
+    SECTION("call signalling (XEP-0353) goes to every non-negative resource") {
+        for (std::string_view type : {"chat", "normal", ""}) {
+            xml::Element propose =
+                stanzaOf("message", "alice@example.org/a", "bob@example.org", type);
+            propose.addChild("propose", stanza::ns::kJingleMessage).setAttr("id", "call");
+            w.router.route(std::move(propose), &alice);
+        }
+        CHECK(low.received.size() == 3);
+        CHECK(high1.received.size() == 4);
+        CHECK(high2.received.size() == 4);
+        CHECK(negative.received.empty());
+        CHECK(low.received.back().findChild("propose", stanza::ns::kJingleMessage) != nullptr);
+    }
 }
 
 TEST_CASE("unknown resource: chat falls back to the bare JID, iq gets an error", "[router]") {
