@@ -30,7 +30,8 @@ from federation.hosts import EtcHosts
 from federation.network import FederatedCorvid, FederationNet, free_port
 from federation.prosody import ProsodyServer
 from test_jingle import jingle_iq, jmi_message, jmi_messages, watch_jingle, watch_jmi
-from xmpp_raw import NS_SASL, NS_STANZAS, NS_TLS, XmppTimeout, q, to_str
+from xmpp_raw import (NS_COMPONENT, NS_SASL, NS_STANZAS, NS_TLS, RawComponent, XmppTimeout, q,
+                      to_str)
 
 NS_DB_FEATURE = "urn:xmpp:features:dialback"
 
@@ -892,3 +893,45 @@ def test_jingle_and_call_proposals_with_prosody(corvid, prosody):
                 await c.close()
 
     slix.run(main(), 80)
+
+
+# --- components --------------------------------------------------------------------------------
+
+
+def test_component_talks_to_another_server_over_s2s(corvid_factory, net):
+    """A component's stanzas to another server go out over s2s from the component's domain,
+    which the other server authenticates (here by dialback) like any domain of ours; answers
+    come back to the component."""
+    settings = {"s2s": {"dialback_without_certificate": True}}
+    gw = f"gw.{net.domain('comp-one')}"
+    one = corvid_factory("comp-one", identity=net.ca.self_signed(net.domain("comp-one")),
+                         trust_ca=False,
+                         overrides={**settings, "components": [{"domain": gw, "secret": "gw-s"}]})
+    # The component's domain is found in DNS like a host's: at the same server.
+    net.zone.a[gw] = [one.s2s_ip]
+    net.zone.srv[f"_xmpp-server._tcp.{gw}"] = [(10, 0, one.s2s_port, gw)]
+    two = corvid_factory("comp-two", identity=net.ca.self_signed(net.domain("comp-two")),
+                         trust_ca=False, overrides=settings)
+    component = RawComponent(one.component_port)
+    component.connect_as(gw, "gw-s")
+
+    async def main():
+        dave = await at_corvid(two, "dave")
+        try:
+            component.send(f"<message from='bot@{gw}/r' to='{dave.boundjid.full}' type='chat'>"
+                           "<body>hello from a component</body></message>")
+            m = await dave.next_message(timeout=20, body="hello from a component")
+            assert m["from"] == f"bot@{gw}/r"
+            dave.send_message(mto=f"bot@{gw}/r", mbody="hello component", mtype="chat")
+            got = await asyncio.to_thread(component.wait_stanza, "message", timeout=20)
+            assert got.get("from") == dave.boundjid.full
+            assert got.findtext(q(NS_COMPONENT, "body")) == "hello component"
+        finally:
+            await dave.close()
+
+    try:
+        slix.run(main(), 80)
+    finally:
+        component.close()
+    assert f"s2s out {gw} -> {two.domain}: established" in one.log()
+    assert f"{gw} authenticated for {two.domain} (dialback)" in two.log()
