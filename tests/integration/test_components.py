@@ -306,3 +306,36 @@ def test_shutdown_closes_component_streams(server):
     server.terminate()
     assert gw.stream_error() == ("system-shutdown", "server shutdown")
     assert server.stop() == 0
+
+
+@pytest.mark.time_limit(120)
+@pytest.mark.corvid(config={**COMPONENTS, "limits": {"output_buffer_bytes": 65536,
+                                                     "s2s_max_stanza_bytes": 10000},
+                            "server": {"log_level": "info"}})
+def test_a_component_that_stops_reading_is_dropped(server, users):
+    """The output buffer bounds what waits for a component too: one that stops reading is
+    disconnected, and its domain answers service-unavailable from then on."""
+    gw = RawComponent(server.component_port, rcvbuf=4096)
+    gw.connect_as(DOMAIN, SECRET)  # and never reads again
+    alice = raw_user(server, "alice", users["alice"])
+    stanza = (f"<message to='bot@{DOMAIN}' type='headline'><body>{'F' * 8000}</body></message>"
+              ).encode()
+    per_round = (2 << 20) // len(stanza)
+    for rnd in range(16):
+        alice.send(stanza * per_round)
+        # Unanswered while the component is connected (it never reads), answered with
+        # service-unavailable once it is gone; the ping after it says the round is processed.
+        alice.send(f"<iq to='{DOMAIN}' type='get' id='probe{rnd}'>"
+                   "<ping xmlns='urn:xmpp:ping'/></iq>")
+        assert alice.ping(timeout=30).get("type") == "result"
+        bounced = [e for e in alice.skipped + alice.drain(0.2)
+                   if (e.get("id") or "").startswith("probe") and e.get("type") == "error"]
+        if bounced:
+            assert stanza_error_condition(bounced[0]) == "service-unavailable"
+            break
+    else:
+        raise AssertionError("the component was never disconnected")
+    assert rnd <= 4, f"dropped only after {rnd + 1} rounds of 2 MiB"
+    server.wait_log(rf"component {DOMAIN} disconnected")
+    gw.close()
+    alice.close()
