@@ -145,7 +145,7 @@ bool Server::setUp() {
         }
     });
 
-    modules::ModuleContext context{base_.get(), router_, *database_, config_};
+    modules::ModuleContext context{base_.get(), router_, *database_, *workers_, config_};
     modules_ = modules::loadModules(context);
     if (!setUpS2s() || !setUpHttp()) {
         return false;

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <string>
 #include <string_view>
 
 #include "c2s/transport.h"
@@ -44,6 +45,11 @@ class ClientSession final : public router::LocalSession {
     /// To the client; while detached, a stanza nothing keeps (no delivery filter took it) is
     /// dropped and counted.
     void deliver(const xml::Element& stanza) override;
+    /// The address of the client's connection; empty while detached.
+    const std::string& peerAddress() const override {
+        static const std::string kNone;
+        return transport_ ? transport_->peerAddress() : kNone;
+    }
     std::size_t outputPending() const override {
         return transport_ ? transport_->outputPending() : 0;
     }

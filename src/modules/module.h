@@ -8,6 +8,7 @@
 
 #include "conf/config.h"
 #include "router/router.h"
+#include "util/worker_pool.h"
 
 namespace corvid::storage {
 class Database;
@@ -15,12 +16,14 @@ class Database;
 
 namespace corvid::modules {
 
-/// What a module may use: the router (with its hooks), the stores and the config. A module
+/// What a module may use: the router (with its hooks), the stores, the worker threads (for
+/// CPU-heavy work such as PBKDF2, which must never run on the loop) and the config. A module
 /// never touches sockets or session internals.
 struct ModuleContext {
     event_base* base;
     router::Router& router;
     storage::Database& database;
+    util::WorkerPool& workers;
     const conf::Config& config;
 };
 

@@ -23,6 +23,9 @@ class LocalSession {
     virtual SessionId id() const = 0;
     /// The bound full JID.
     virtual const stanza::Jid& jid() const = 0;
+    /// The IP address the client connects from (for limits per address); empty while it has no
+    /// connection (a session detached for resumption).
+    virtual const std::string& peerAddress() const = 0;
     /// Writes a stanza to the client.
     virtual void deliver(const xml::Element& stanza) = 0;
     /// Ends the session with a stream error (e.g. <conflict/> when a new session takes the

@@ -8,7 +8,8 @@ from slixmpp.exceptions import IqError
 import slix
 from corvid_harness import psql
 from test_features_support import NS_REGISTER, NS_REGISTER_FEATURE, NS_VCARD, online, slix_login
-from xmpp_raw import NS_CLIENT, NS_SASL, RawClient, q, stanza_error_condition, to_str
+from xmpp_raw import (NS_CLIENT, NS_SASL, NS_STANZAS, RawClient, q, sasl_failure_condition,
+                      stanza_error_condition, to_str, wait_until)
 
 REGISTER_ON = {"modules": {"register": {"enabled": True, "min_interval_s": 0}}}
 
@@ -273,3 +274,178 @@ def test_removed_name_can_be_registered_again(server, users):
     assert reply.get("type") == "result", to_str(reply)
     c.close()
     assert can_login(server, "carol", "brand-new")
+
+
+# --- what one client can make the server compute (password hashing runs on a worker) ---
+
+# 200,000 PBKDF2 rounds per hash: a change or registration keeps the worker busy for a tenth of
+# a second or more, so that everything a test writes in one go arrives while the first is busy.
+SLOW_HASHING = {"auth": {"scram_iterations": 200_000}}
+SLOW_REGISTRATION = {**SLOW_HASHING, **REGISTER_ON}
+PER_ACCOUNT, PER_ADDRESS = 2, 4  # the bounds of src/modules/register.cpp
+
+
+def change_query(user: str, password: str) -> str:
+    return (f"<query xmlns='{NS_REGISTER}'><username>{user}</username>"
+            f"<password>{password}</password></query>")
+
+
+def send_pipeline(c: RawClient, queries: list[str], to: str = None) -> list[str]:
+    """Writes one iq set per query in a single write, without waiting; returns their ids."""
+    ids = [c.next_id() for _ in queries]
+    to_attr = f" to='{to}'" if to else ""
+    c.send("".join(f"<iq type='set' id='{i}'{to_attr}>{body}</iq>"
+                   for i, body in zip(ids, queries)))
+    return ids
+
+
+def answers(c: RawClient, ids: list[str], timeout: float = 30) -> list:
+    """The answers to those iqs, in the order they were asked."""
+    got = {}
+    while len(got) < len(ids):
+        el = c.wait_for(lambda e: e.tag == q(NS_CLIENT, "iq") and e.get("id") in ids
+                        and e.get("type") in ("result", "error"), timeout, "an answer")
+        got[el.get("id")] = el
+    return [got[i] for i in ids]
+
+
+def assert_refused_for_load(reply, about: str) -> None:
+    assert stanza_error_condition(reply) == "resource-constraint", to_str(reply)
+    error = reply.find(q(NS_CLIENT, "error"))
+    assert error.get("type") == "wait", to_str(reply)
+    text = error.findtext(q(NS_STANZAS, "text")) or ""
+    assert about in text, f"expected a text about {about!r}: {to_str(reply)}"
+
+
+def accepted(replies) -> list[int]:
+    return [i for i, r in enumerate(replies) if r.get("type") == "result"]
+
+
+@pytest.mark.corvid(config=SLOW_HASHING)
+def test_pipelined_password_changes_are_bounded_per_account(server, users):
+    alice = online(server, "alice", users["alice"])
+    bob = online(server, "bob", users["bob"])
+    ids = send_pipeline(alice, [change_query("alice", f"pipelined-{i}") for i in range(20)],
+                        to="localhost")
+    # Another user is served while the changes are being hashed.
+    assert bob.ping().get("type") == "result"
+    replies = answers(alice, ids)
+    assert accepted(replies) == list(range(PER_ACCOUNT)), [to_str(r) for r in replies]
+    for reply in replies[PER_ACCOUNT:]:
+        assert_refused_for_load(reply, "this account")
+        assert "pipelined" not in to_str(reply), "the password must not be echoed"
+    # The last change accepted is the password now; the one before it is not.
+    assert can_login(server, "alice", f"pipelined-{PER_ACCOUNT - 1}")
+    assert not can_login(server, "alice", "pipelined-0")
+    assert not can_login(server, "alice", users["alice"])
+    # Once answered, they no longer count.
+    reply = alice.iq(change_query("alice", "after-the-pipeline"), type_="set")
+    assert reply.get("type") == "result", to_str(reply)
+    assert can_login(server, "alice", "after-the-pipeline")
+    alice.close()
+    bob.close()
+
+
+@pytest.mark.corvid(config=SLOW_HASHING)
+def test_password_changes_are_bounded_per_address(server, users):
+    clients = {name: online(server, name, users[name]) for name in ("alice", "bob", "carol")}
+    carol_elsewhere = RawClient(server.port, source_ip="127.0.0.2")
+    carol_elsewhere.login("carol", users["carol"], resource="elsewhere")
+    pipelines = {name: send_pipeline(c, [change_query(name, f"{name}-{i}") for i in range(2)])
+                 for name, c in clients.items()}
+    elsewhere = send_pipeline(carol_elsewhere, [change_query("carol", "carol-elsewhere")])
+    replies = {name: answers(clients[name], ids) for name, ids in pipelines.items()}
+    # alice and bob hold the four places of 127.0.0.1; carol's changes from there are refused,
+    # the one from another address is not.
+    assert accepted(replies["alice"]) == [0, 1]
+    assert accepted(replies["bob"]) == [0, 1]
+    for reply in replies["carol"]:
+        assert_refused_for_load(reply, "your address")
+    assert answers(carol_elsewhere, elsewhere)[0].get("type") == "result"
+    assert can_login(server, "alice", "alice-1")
+    assert can_login(server, "bob", "bob-1")
+    assert can_login(server, "carol", "carol-elsewhere")
+    # The address's places are given back once the changes are answered.
+    reply = clients["carol"].iq(change_query("carol", "carol-later"), type_="set")
+    assert reply.get("type") == "result", to_str(reply)
+    for c in [*clients.values(), carol_elsewhere]:
+        c.close()
+
+
+@pytest.mark.corvid(config=SLOW_REGISTRATION)
+def test_pipelined_registrations_are_bounded_per_address(server, users):
+    bob = online(server, "bob", users["bob"])
+    c = RawClient(server.port)
+    c.negotiate_tls()
+    ids = send_pipeline(c, [f"<query xmlns='{NS_REGISTER}'><username>new{i}</username>"
+                            f"<password>new{i}-pass</password></query>" for i in range(10)])
+    assert bob.ping().get("type") == "result"
+    replies = answers(c, ids)
+    assert accepted(replies) == list(range(PER_ADDRESS)), [to_str(r) for r in replies]
+    for reply in replies[PER_ADDRESS:]:
+        assert_refused_for_load(reply, "your address")
+    c.close()
+    for i in range(10):
+        assert can_login(server, f"new{i}", f"new{i}-pass") == (i < PER_ADDRESS), f"new{i}"
+    # Their places are given back once they are answered.
+    c, reply = register_raw(server, "later", "later-pass")
+    assert reply.get("type") == "result", to_str(reply)
+    c.close()
+    bob.close()
+
+
+@pytest.mark.corvid(config=SLOW_REGISTRATION)
+def test_registration_completes_when_its_client_goes_away(server):
+    c = RawClient(server.port)
+    c.negotiate_tls()
+    send_pipeline(c, [f"<query xmlns='{NS_REGISTER}'><username>leaver</username>"
+                      f"<password>leaver-pass</password></query>"])
+    c.sock.close()  # at once, while the keys are being derived
+    wait_until(lambda: "registered leaver@localhost" in server.log(), 10, "the registration")
+    assert can_login(server, "leaver", "leaver-pass")
+
+
+@pytest.mark.corvid(config=SLOW_HASHING)
+def test_changes_asked_after_a_removal_are_refused(server, users):
+    bob = online(server, "bob", users["bob"])
+    ids = send_pipeline(bob, [f"<query xmlns='{NS_REGISTER}'><remove/></query>",
+                              change_query("bob", "too-late")])
+    removal, change = answers(bob, ids)
+    assert removal.get("type") == "result", to_str(removal)
+    assert stanza_error_condition(change) == "registration-required", to_str(change)
+    assert change.find(q(NS_CLIENT, "error")).findtext(q(NS_STANZAS, "text"))
+    condition, _ = bob.stream_error()
+    assert condition == "not-authorized"
+    assert psql(server.dsn, "SELECT count(*) FROM accounts WHERE username = 'bob'").strip() == "0"
+
+    # A change asked before the removal is carried out first.
+    alice = online(server, "alice", users["alice"])
+    ids = send_pipeline(alice, [change_query("alice", "before-removal"),
+                                f"<query xmlns='{NS_REGISTER}'><remove/></query>"])
+    assert [r.get("type") for r in answers(alice, ids)] == ["result", "result"]
+    condition, _ = alice.stream_error()
+    assert condition == "not-authorized"
+    assert not can_login(server, "alice", "before-removal")
+
+
+@pytest.mark.corvid(config={"auth": {"scram_iterations": 1_000_000},
+                            "limits": {"worker_queue_max": 1}})
+def test_a_full_worker_queue_refuses_plain_logins_and_changes(server, users):
+    carol = online(server, "carol", users["carol"])
+    alice = online(server, "alice", users["alice"])
+    # The only place in the worker queue: about a second of hashing.
+    (change,) = send_pipeline(alice, [change_query("alice", "slowly-hashed")])
+    c = RawClient(server.port)
+    c.negotiate_tls()
+    res = c.auth_plain("bob", users["bob"])
+    assert sasl_failure_condition(res) == "temporary-auth-failure", to_str(res)
+    assert "busy" in (res.findtext(q(NS_SASL, "text")) or ""), to_str(res)
+    reply = carol.iq(change_query("carol", "carol-new"), type_="set")
+    assert_refused_for_load(reply, "busy")
+    assert answers(alice, [change])[0].get("type") == "result"
+    # The queue is free again: the same stream may try again.
+    assert c.auth_plain("bob", users["bob"]).tag == q(NS_SASL, "success")
+    c.close()
+    carol.close()
+    alice.close()
+    assert can_login(server, "carol", users["carol"])

@@ -104,9 +104,11 @@ struct FakeSession final : router::LocalSession {
     explicit FakeSession(std::string_view j) : jid_(*Jid::parse(j)) {}
     router::SessionId id() const override { return 7; }
     const Jid& jid() const override { return jid_; }
+    const std::string& peerAddress() const override { return address_; }
     void deliver(const xml::Element& stanza) override { received.push_back(stanza); }
     void terminate(stanza::StreamCondition, std::string_view) override {}
     Jid jid_;
+    std::string address_ = "127.0.0.1";
     std::vector<xml::Element> received;
 };
 

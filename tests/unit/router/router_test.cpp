@@ -19,11 +19,13 @@ struct FakeSession final : router::LocalSession {
     FakeSession(router::SessionId sid, std::string_view jid) : id_(sid), jid_(*Jid::parse(jid)) {}
     router::SessionId id() const override { return id_; }
     const Jid& jid() const override { return jid_; }
+    const std::string& peerAddress() const override { return address_; }
     void deliver(const xml::Element& stanza) override { received.push_back(stanza); }
     void terminate(stanza::StreamCondition, std::string_view) override { terminated = true; }
 
     router::SessionId id_;
     Jid jid_;
+    std::string address_ = "127.0.0.1";
     std::vector<xml::Element> received;
     bool terminated = false;
 };
