@@ -9,6 +9,7 @@
 #include <string>
 
 #include "conf/config.h"
+#include "modules/module_registry.h"
 #include "server.h"
 #include "util/log.h"
 
@@ -69,6 +70,12 @@ int main(int argc, char** argv) {
         for (const auto& error : config.error()) {
             std::fprintf(stderr, "%s\n", error.format().c_str());
         }
+        return 1;
+    }
+    // Modules that need a disabled one (and other module errors) are configuration errors too.
+    if (auto plan = corvid::modules::planModules(corvid::modules::registeredModules(), *config);
+        !plan) {
+        std::fprintf(stderr, "%s: %s\n", configPath.c_str(), plan.error().c_str());
         return 1;
     }
     const auto exposed = corvid::conf::permissionWarning(configPath);

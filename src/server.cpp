@@ -145,8 +145,20 @@ bool Server::setUp() {
         }
     });
 
-    modules::ModuleContext context{base_.get(), router_, *database_, *workers_, config_};
-    modules_ = modules::loadModules(context);
+    modules::ModuleServices services{base_.get(), router_, *database_, *workers_,
+                                     modules::serverFacts(config_)};
+    auto loaded = modules::loadModules(modules::registeredModules(), services, config_);
+    if (!loaded) {
+        log::error("{}", loaded.error());
+        return false;
+    }
+    modules_ = std::move(*loaded);
+    std::string names;
+    for (std::string_view name : modules_.names()) {
+        names += names.empty() ? "" : " ";
+        names += name;
+    }
+    log::info("modules: {}", names);
     if (!setUpS2s() || !setUpHttp()) {
         return false;
     }

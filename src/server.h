@@ -12,7 +12,7 @@
 #include "conf/config.h"
 #include "http/http_server.h"
 #include "http/upload_files.h"
-#include "modules/module.h"
+#include "modules/module_registry.h"
 #include "net/tls_context.h"
 #include "router/router.h"
 #include "s2s/s2s_manager.h"
@@ -66,7 +66,7 @@ class Server final {
     std::unique_ptr<util::WorkerPool> workers_;
     std::unique_ptr<storage::Database> database_;
     std::unique_ptr<storage::SecretStore> secrets_;
-    std::vector<modules::ModulePtr> modules_;
+    modules::ModuleSet modules_;
     std::unique_ptr<s2s::S2sManager> s2s_;
     router::HookHandle toRemoteHook_;
     bool loadingDialbackSecret_ = false;

@@ -6,6 +6,7 @@
 #include <set>
 #include <unordered_map>
 
+#include "modules/module_registry.h"
 #include "modules/roster.h"  // replyError
 #include "stanza/ns.h"
 #include "storage/blocking_store.h"
@@ -48,6 +49,7 @@ class BlockingModuleImpl final : public BlockingModule {
   public:
     explicit BlockingModuleImpl(ModuleContext& context)
         : router_(context.router), store_(context.database) {
+        context.provide<BlockingModule>(*this);
         router::Hooks& hooks = router_.hooks();
         // Before every other filter and feature: nothing of a blocked entity gets through.
         hooks_.push_back(hooks.add(router::Event::OutboundFromLocal, 100,
@@ -76,7 +78,6 @@ class BlockingModuleImpl final : public BlockingModule {
             }
         }));
     }
-    std::string_view name() const override { return "blocking"; }
 
     bool isBlocked(const Jid& user, const Jid& other) const override {
         auto it = accounts_.find(user);
@@ -502,10 +503,13 @@ class BlockingModuleImpl final : public BlockingModule {
     std::unordered_map<Jid, Account> accounts_;
 };
 
-}  // namespace
+const ModuleRegistrar kRegistrar({
+    .name = "blocking",
+    .section = "blocking",
+    .provides = {Interface::of<BlockingModule>()},
+    .make = [](ModuleContext& c) -> ModulePtr { return std::make_unique<BlockingModuleImpl>(c); },
+});
 
-std::unique_ptr<BlockingModule> makeBlockingModule(ModuleContext& context) {
-    return std::make_unique<BlockingModuleImpl>(context);
-}
+}  // namespace
 
 }  // namespace corvid::modules

@@ -15,6 +15,8 @@ namespace corvid::modules {
 /// for accounts with sessions, loaded for a moment for the others.
 class BlockingModule : public Module {
   public:
+    static constexpr std::string_view kInterfaceName = "the blocking policy (XEP-0191)";
+
     /// Whether the local account `user` (bare) blocks `other`: a blocklist entry equal to its
     /// full JID, its bare JID, its domain with its resource, or its domain (XEP-0191 §3.3 with
     /// the matching order of XEP-0016 §2.1). False when the user's list is not in memory.
@@ -27,8 +29,6 @@ class BlockingModule : public Module {
                            const std::vector<stanza::Jid>& unblocked)>;
     virtual void setListener(Listener listener) = 0;
 };
-
-std::unique_ptr<BlockingModule> makeBlockingModule(ModuleContext& context);
 
 /// True when the blocklist entry `entry` covers `jid` (the same matching as isBlocked()).
 bool blockEntryMatches(const stanza::Jid& entry, const stanza::Jid& jid);

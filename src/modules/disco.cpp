@@ -3,8 +3,10 @@
 #include <event2/event.h>
 
 #include <algorithm>
+#include <cassert>
 #include <tuple>
 
+#include "modules/module_registry.h"
 #include "sasl/base64.h"
 #include "sasl/crypto.h"
 #include "stanza/ns.h"
@@ -45,9 +47,12 @@ namespace {
 constexpr std::string_view kServerName = "corvid";
 constexpr std::string_view kPepFeaturePrefix = "http://jabber.org/protocol/pubsub";
 
-class DiscoModule final : public Module {
+/// XEP-0030 Service Discovery for the server and for its accounts' bare JIDs, and the server's
+/// XEP-0115 capabilities as a post-authentication stream feature.
+class DiscoModule final : public Module, public AccountDiscoItems {
   public:
     explicit DiscoModule(ModuleContext& context) : router_(context.router) {
+        context.provide<AccountDiscoItems>(*this);
         router::Hooks& hooks = router_.hooks();
         for (IqTarget target : {IqTarget::Host, IqTarget::Account}) {
             hooks_.push_back(hooks.addFeature(target, std::string(ns::kDiscoInfo)));
@@ -64,7 +69,13 @@ class DiscoModule final : public Module {
                                             router::LocalSession*) { accountInfo(iq, from, to); }));
         hooks_.push_back(hooks.addIq(IqTarget::Account, std::string(ns::kDiscoItems), "query",
                                      [this](const xml::Element& iq, const Jid& from, const Jid& to,
-                                            router::LocalSession*) { items(iq, from, to); }));
+                                            router::LocalSession* origin) {
+                                         if (accountItems_) {
+                                             accountItems_(iq, from, to, origin);
+                                         } else {
+                                             items(iq, from, to);
+                                         }
+                                     }));
 
         // The modules loaded after this one add their features too, and the caps hash must cover
         // them all: it is computed on the loop's first turn, once every module is in, before any
@@ -79,7 +90,11 @@ class DiscoModule final : public Module {
         event_add(capsTimer_.get(), &now);
     }
 
-    std::string_view name() const override { return "disco"; }
+    router::HookHandle listAccountItems(router::IqHandler handler) override {
+        assert(!accountItems_ && "one lister of account items");
+        accountItems_ = std::move(handler);
+        return router::HookHandle([this] { accountItems_ = nullptr; });
+    }
 
   private:
     std::vector<DiscoIdentity> hostIdentities() const {
@@ -173,8 +188,8 @@ class DiscoModule final : public Module {
 
     /// disco#items. Of a host: the services under it (components, MUC and upload domains
     /// whose domain is a subdomain of the host, XEP-0030 §4), whether their component is
-    /// connected at the moment or not. Of an account: nothing (PEP answers in its place). Nodes
-    /// are unknown.
+    /// connected at the moment or not. Of an account without a lister (AccountDiscoItems):
+    /// nothing. Nodes are unknown.
     void items(const xml::Element& iq, const Jid& from, const Jid& to) {
         if (iq.attr("type") != "get") {
             router_.bounce(iq, StanzaCondition::NotAllowed, "disco#items is get only");
@@ -197,15 +212,19 @@ class DiscoModule final : public Module {
     }
 
     router::Router& router_;
+    router::IqHandler accountItems_;
     util::EventPtr capsTimer_;
     std::string capsVer_;
     router::HookHandle capsFeature_;
 };
 
-}  // namespace
+const ModuleRegistrar kRegistrar({
+    .name = "disco",
+    .section = "disco",
+    .provides = {Interface::of<AccountDiscoItems>()},
+    .make = [](ModuleContext& c) -> ModulePtr { return std::make_unique<DiscoModule>(c); },
+});
 
-ModulePtr makeDiscoModule(ModuleContext& context) {
-    return std::make_unique<DiscoModule>(context);
-}
+}  // namespace
 
 }  // namespace corvid::modules

@@ -4,7 +4,7 @@
 #include <string_view>
 #include <vector>
 
-#include "modules/module.h"
+#include "router/hooks.h"
 
 namespace corvid::modules {
 
@@ -24,8 +24,17 @@ struct DiscoIdentity {
 /// the features ("var<", sorted). No extended data forms (XEP-0128) yet.
 std::string capsVer(std::vector<DiscoIdentity> identities, std::vector<std::string> features);
 
-/// XEP-0030 Service Discovery for the server and for its accounts' bare JIDs, and the server's
-/// XEP-0115 capabilities as a post-authentication stream feature.
-ModulePtr makeDiscoModule(ModuleContext& context);
+/// Provided by the disco module: who lists the items of an account's bare JID (XEP-0030 §4;
+/// PEP lists the account's nodes, XEP-0163 §6.1). Without a lister the list is empty.
+class AccountDiscoItems {
+  public:
+    static constexpr std::string_view kInterfaceName = "the accounts' disco#items (XEP-0030)";
+
+    /// `handler` answers every disco#items get on an account's bare JID until the handle goes.
+    [[nodiscard]] virtual router::HookHandle listAccountItems(router::IqHandler handler) = 0;
+
+  protected:
+    ~AccountDiscoItems() = default;
+};
 
 }  // namespace corvid::modules

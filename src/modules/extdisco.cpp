@@ -1,5 +1,6 @@
 #include "modules/extdisco.h"
 
+#include "modules/module_registry.h"
 #include "modules/time.h"
 #include "sasl/base64.h"
 #include "sasl/crypto.h"
@@ -73,12 +74,14 @@ xml::Element serviceElement(const ExternalService& service, std::string_view use
 
 namespace {
 
+/// XEP-0215 v1.0 (urn:xmpp:extdisco:2) on the hosts' domains: the configured STUN and TURN
+/// services, to the hosts' own users only.
 class ExtdiscoModule final : public Module {
   public:
     ExtdiscoModule(ModuleContext& context, std::vector<ExternalService> services)
         : router_(context.router),
           services_(std::move(services)),
-          lifetime_(context.config.module("extdisco").options.getInt("credential_lifetime_s")) {
+          lifetime_(context.config.options.getInt("credential_lifetime_s")) {
         router::Hooks& hooks = router_.hooks();
         for (std::string name : {"services", "credentials"}) {
             hooks_.push_back(
@@ -89,8 +92,6 @@ class ExtdiscoModule final : public Module {
         hooks_.push_back(
             hooks.addFeature(router::IqTarget::Host, std::string(ns::kExternalServices)));
     }
-
-    std::string_view name() const override { return "extdisco"; }
 
   private:
     void answer(const xml::Element& iq, const Jid& from, const Jid& to) {
@@ -152,14 +153,18 @@ class ExtdiscoModule final : public Module {
     std::chrono::seconds lifetime_;
 };
 
-}  // namespace
+const ModuleRegistrar kRegistrar({
+    .name = "extdisco",
+    .section = "extdisco",
+    .make = [](ModuleContext& c) -> ModulePtr {
+        auto services = externalServices(c.config.options);
+        if (services.empty()) {
+            return nullptr;  // nothing to announce: no handler, no feature
+        }
+        return std::make_unique<ExtdiscoModule>(c, std::move(services));
+    },
+});
 
-ModulePtr makeExtdiscoModule(ModuleContext& context) {
-    auto services = externalServices(context.config.module("extdisco").options);
-    if (services.empty()) {
-        return nullptr;  // nothing to announce: no handler, no feature
-    }
-    return std::make_unique<ExtdiscoModule>(context, std::move(services));
-}
+}  // namespace
 
 }  // namespace corvid::modules

@@ -7,7 +7,8 @@
 #include <string_view>
 #include <vector>
 
-#include "modules/module.h"
+#include "conf/option_table.h"
+#include "xml/element.h"
 
 namespace corvid::modules {
 
@@ -40,9 +41,5 @@ std::vector<ExternalService> externalServices(const conf::OptionTable& options);
 xml::Element serviceElement(const ExternalService& service, std::string_view user,
                             std::chrono::system_clock::time_point now,
                             std::chrono::seconds lifetime);
-
-/// XEP-0215 v1.0 (urn:xmpp:extdisco:2) on the hosts' domains: the configured STUN and TURN
-/// services, to the hosts' own users only.
-ModulePtr makeExtdiscoModule(ModuleContext& context);
 
 }  // namespace corvid::modules

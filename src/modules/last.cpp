@@ -1,8 +1,7 @@
-#include "modules/last.h"
-
 #include <chrono>
 #include <unordered_map>
 
+#include "modules/module_registry.h"
 #include "stanza/ns.h"
 #include "storage/last_store.h"
 #include "util/log.h"
@@ -25,6 +24,9 @@ xml::Element lastQuery(std::int64_t seconds, std::string_view status = {}) {
     return query;
 }
 
+/// XEP-0012 Last Activity: the server's uptime (§4) and, for an account's bare JID, the time
+/// since its last resource went away with the status of its last unavailable presence (§3),
+/// recorded in PostgreSQL when that happens.
 class LastModule final : public Module {
   public:
     explicit LastModule(ModuleContext& context)
@@ -51,8 +53,6 @@ class LastModule final : public Module {
         hooks_.push_back(hooks.onSession(router::SessionEvent::Closed,
                                          [this](router::LocalSession& s) { closed(s); }));
     }
-
-    std::string_view name() const override { return "last"; }
 
   private:
     static constexpr int kObserverPriority = 10000;
@@ -144,10 +144,12 @@ class LastModule final : public Module {
     std::unordered_map<router::SessionId, std::string> statuses_;
 };
 
-}  // namespace
+const ModuleRegistrar kRegistrar({
+    .name = "last",
+    .section = "last",
+    .make = [](ModuleContext& c) -> ModulePtr { return std::make_unique<LastModule>(c); },
+});
 
-ModulePtr makeLastModule(ModuleContext& context) {
-    return std::make_unique<LastModule>(context);
-}
+}  // namespace
 
 }  // namespace corvid::modules

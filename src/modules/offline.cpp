@@ -1,5 +1,3 @@
-#include "modules/offline.h"
-
 #include <event2/event.h>
 
 #include <algorithm>
@@ -7,6 +5,8 @@
 #include <unordered_map>
 #include <vector>
 
+#include "modules/blocking.h"
+#include "modules/module_registry.h"
 #include "modules/offline_codec.h"
 #include "modules/offline_queue.h"
 #include "modules/roster.h"  // replyError
@@ -65,14 +65,26 @@ int priorityOf(const xml::Element& presence) {
     return text.find('-') != std::string::npos ? -1 : 0;
 }
 
+/// XEP-0160 offline messages in PostgreSQL: chat and normal messages with content for an
+/// account with no available resource are stored with a XEP-0203 <delay/>; they are written,
+/// oldest first, to the next resource that becomes available with a non-negative priority.
+///
+/// Messages wait in memory for PostgreSQL, bounded by bytes per account and in total
+/// (modules.offline.max_pending_bytes_per_account, max_pending_bytes): past a bound they are
+/// bounced at once with resource-constraint (wait). They are written in batches, one statement
+/// in flight for all accounts, which also tells whether each account exists. The sender hears
+/// nothing once a message is stored; otherwise it gets service-unavailable when the account
+/// does not exist (RFC 6121 §8.5.1), resource-constraint when modules.offline.max_messages is
+/// reached, internal-server-error (wait) when the database fails, and nothing when the
+/// recipient blocks it (XEP-0191).
 class OfflineModule final : public Module {
   public:
     explicit OfflineModule(ModuleContext& context)
         : router_(context.router),
           store_(context.database),
           drainTimer_(event_new(context.base, -1, 0, &OfflineModule::onDrainTimer, this)),
-          maxMessages_(context.config.module("offline").options.getInt("max_messages")),
-          blocking_(context.config.module("blocking").enabled),
+          maxMessages_(context.config.options.getInt("max_messages")),
+          blocking_(context.find<BlockingModule>() != nullptr),
           queue_(optionBytes(context, "max_pending_bytes_per_account"),
                  optionBytes(context, "max_pending_bytes")) {
         router::Hooks& hooks = router_.hooks();
@@ -83,11 +95,10 @@ class OfflineModule final : public Module {
                                    [this](StanzaContext& c) { return onPresence(c); }));
         hooks_.push_back(hooks.addFeature(router::IqTarget::Host, std::string(ns::kMsgOffline)));
     }
-    std::string_view name() const override { return "offline"; }
 
   private:
     static std::size_t optionBytes(ModuleContext& context, std::string_view name) {
-        return static_cast<std::size_t>(context.config.module("offline").options.getInt(name));
+        return static_cast<std::size_t>(context.config.options.getInt(name));
     }
 
     /// The blocking module filters only accounts it holds in memory (those with sessions); for
@@ -366,10 +377,14 @@ class OfflineModule final : public Module {
     std::unordered_map<Jid, Delivery> deliveries_;  // accounts with a delivery under way
 };
 
-}  // namespace
+const ModuleRegistrar kRegistrar({
+    .name = "offline",
+    .section = "offline",
+    // Only to know whether blocklists apply: the INSERT checks them in the database.
+    .needs = {Need::optional<BlockingModule>()},
+    .make = [](ModuleContext& c) -> ModulePtr { return std::make_unique<OfflineModule>(c); },
+});
 
-ModulePtr makeOfflineModule(ModuleContext& context) {
-    return std::make_unique<OfflineModule>(context);
-}
+}  // namespace
 
 }  // namespace corvid::modules

@@ -1,5 +1,3 @@
-#include "modules/pep.h"
-
 #include <charconv>
 #include <deque>
 #include <map>
@@ -8,6 +6,8 @@
 
 #include "modules/blocking.h"
 #include "modules/caps_cache.h"
+#include "modules/disco.h"
+#include "modules/module_registry.h"
 #include "modules/private_storage_xml.h"  // storedXml, parseStoredXml
 #include "modules/roster.h"               // replyError
 #include "stanza/ns.h"
@@ -198,15 +198,22 @@ bool notifies(const CapsCache::Features& features, std::string_view node) {
     return features && features->contains(std::string(node) + std::string(kNotifySuffix));
 }
 
+/// Personal eventing (XEP-0163) on the XEP-0060 subset clients use, at every account's bare
+/// JID: publish (auto-create, publish-options), retract, items, create, delete and configure
+/// of the owner's nodes; access models presence (the default), open and whitelist (owner only);
+/// notifications filtered by the +notify features of entity capabilities (XEP-0115), which it
+/// learns and caches (modules/caps_cache.h); the last item of each node on available presence.
+/// Nodes and items in PostgreSQL (storage/pep_store.h). Contacts the owner blocks (XEP-0191)
+/// get no notifications when the blocking module is enabled.
 class PepModule final : public Module {
   public:
-    PepModule(ModuleContext& context, BlockingModule* blocking)
+    explicit PepModule(ModuleContext& context)
         : router_(context.router),
-          blocking_(blocking),
+          blocking_(context.find<BlockingModule>()),
           store_(context.database),
           caps_(context.router, kCapsCacheSize),
-          maxNodes_(static_cast<int>(context.config.module("pep").options.getInt("max_nodes"))),
-          maxItems_(static_cast<int>(context.config.module("pep").options.getInt("max_items"))) {
+          maxNodes_(static_cast<int>(context.config.options.getInt("max_nodes"))),
+          maxItems_(static_cast<int>(context.config.options.getInt("max_items"))) {
         router::Hooks& hooks = router_.hooks();
         hooks_.push_back(hooks.addIq(IqTarget::Account, std::string(kPubsub), "pubsub",
                                      [this](const xml::Element& iq, const Jid& from, const Jid& to,
@@ -214,11 +221,16 @@ class PepModule final : public Module {
         hooks_.push_back(hooks.addIq(IqTarget::Account, std::string(kPubsubOwner), "pubsub",
                                      [this](const xml::Element& iq, const Jid& from, const Jid& to,
                                             LocalSession*) { handleOwner(iq, from, to); }));
-        // XEP-0163 §6.1 / XEP-0060 §5.2: the nodes are the account's disco#items. This replaces
-        // the disco module's empty answer for accounts (registered after it; see module.cpp).
-        hooks_.push_back(hooks.addIq(IqTarget::Account, std::string(ns::kDiscoItems), "query",
-                                     [this](const xml::Element& iq, const Jid& from, const Jid& to,
-                                            LocalSession*) { discoItems(iq, from, to); }));
+        // XEP-0163 §6.1 / XEP-0060 §5.2: the nodes are the account's disco#items, listed for
+        // the disco module when it is enabled, answered here otherwise.
+        router::IqHandler items = [this](const xml::Element& iq, const Jid& from, const Jid& to,
+                                         LocalSession*) { discoItems(iq, from, to); };
+        if (AccountDiscoItems* disco = context.find<AccountDiscoItems>()) {
+            hooks_.push_back(disco->listAccountItems(std::move(items)));
+        } else {
+            hooks_.push_back(hooks.addIq(IqTarget::Account, std::string(ns::kDiscoItems), "query",
+                                         std::move(items)));
+        }
         // The disco module adds the pubsub/pep identity when it sees these (XEP-0163 §6.1).
         hooks_.push_back(hooks.addFeature(IqTarget::Account, std::string(kPubsub)));
         for (std::string_view f : kFeatures) {
@@ -239,8 +251,6 @@ class PepModule final : public Module {
         hooks_.push_back(
             hooks.onSession(router::SessionEvent::Closed, [this](LocalSession& s) { closed(s); }));
     }
-
-    std::string_view name() const override { return "pep"; }
 
   private:
     /// What corvid knows of one available resource: the caps ver of its presence and the nodes
@@ -1069,10 +1079,13 @@ class PepModule final : public Module {
     std::shared_ptr<int> alive_ = std::make_shared<int>(0);
 };
 
-}  // namespace
+const ModuleRegistrar kRegistrar({
+    .name = "pep",
+    .section = "pep",
+    .needs = {Need::optional<BlockingModule>(), Need::optional<AccountDiscoItems>()},
+    .make = [](ModuleContext& c) -> ModulePtr { return std::make_unique<PepModule>(c); },
+});
 
-ModulePtr makePepModule(ModuleContext& context, BlockingModule* blocking) {
-    return std::make_unique<PepModule>(context, blocking);
-}
+}  // namespace
 
 }  // namespace corvid::modules

@@ -1,11 +1,11 @@
-#include "modules/ping.h"
-
+#include "modules/module_registry.h"
 #include "stanza/ns.h"
 
 namespace corvid::modules {
 
 namespace {
 
+/// XEP-0199 XMPP Ping: the server answers pings addressed to it.
 class PingModule final : public Module {
   public:
     explicit PingModule(ModuleContext& context) {
@@ -29,13 +29,14 @@ class PingModule final : public Module {
         hooks_.push_back(
             router.hooks().addFeature(router::IqTarget::Host, std::string(stanza::ns::kPing)));
     }
-    std::string_view name() const override { return "ping"; }
 };
 
-}  // namespace
+const ModuleRegistrar kRegistrar({
+    .name = "ping",
+    .section = "ping",
+    .make = [](ModuleContext& c) -> ModulePtr { return std::make_unique<PingModule>(c); },
+});
 
-ModulePtr makePingModule(ModuleContext& context) {
-    return std::make_unique<PingModule>(context);
-}
+}  // namespace
 
 }  // namespace corvid::modules

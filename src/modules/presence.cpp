@@ -1,5 +1,3 @@
-#include "modules/presence.h"
-
 #include <algorithm>
 #include <charconv>
 #include <chrono>
@@ -7,6 +5,7 @@
 #include <unordered_map>
 
 #include "modules/blocking.h"
+#include "modules/module_registry.h"
 #include "modules/offline_codec.h"
 #include "modules/roster.h"
 #include "stanza/ns.h"
@@ -74,13 +73,18 @@ bool entryCoversContact(const Jid& entry, const Jid& contact) {
     return entry.isDomain() && entry.domain() == contact.domain();
 }
 
+/// RFC 6121 §3-§4: the presence subscription state machine (with pre-approval, §3.4), stored in
+/// the roster; initial, subsequent and unavailable presence broadcasts; probes (answered from
+/// the sessions' last presence for local contacts); directed presence; priority. Takes over the
+/// router's default PresenceBroadcast and PresenceToBare behaviour. Contacts the user blocks
+/// (XEP-0191) are left out when the blocking module is enabled.
 class PresenceModule final : public Module {
   public:
-    PresenceModule(ModuleContext& context, RosterModule& roster, BlockingModule* blocking)
+    explicit PresenceModule(ModuleContext& context)
         : router_(context.router),
-          roster_(roster),
-          blocking_(blocking),
-          maxDirected_(context.config.limits.maxDirectedPresences) {
+          roster_(context.require<RosterModule>()),
+          blocking_(context.find<BlockingModule>()),
+          maxDirected_(context.server.maxDirectedPresences) {
         router::Hooks& hooks = router_.hooks();
         hooks_.push_back(hooks.add(router::Event::OutboundFromLocal, 50,
                                    [this](StanzaContext& c) { return onOutbound(c); }));
@@ -102,7 +106,6 @@ class PresenceModule final : public Module {
             });
         }
     }
-    std::string_view name() const override { return "presence"; }
 
   private:
     using Status = RosterModule::Status;
@@ -780,11 +783,14 @@ class PresenceModule final : public Module {
     std::unordered_map<SessionId, std::set<std::string>> directed_;
 };
 
-}  // namespace
+// Presence comes with the roster (modules.roster.enabled): subscriptions live there.
+const ModuleRegistrar kRegistrar({
+    .name = "presence",
+    .section = "roster",
+    .needs = {Need::required<RosterModule>(), Need::optional<BlockingModule>()},
+    .make = [](ModuleContext& c) -> ModulePtr { return std::make_unique<PresenceModule>(c); },
+});
 
-ModulePtr makePresenceModule(ModuleContext& context, RosterModule& roster,
-                             BlockingModule* blocking) {
-    return std::make_unique<PresenceModule>(context, roster, blocking);
-}
+}  // namespace
 
 }  // namespace corvid::modules

@@ -1,5 +1,6 @@
 #include "modules/private_storage.h"
 
+#include "modules/module_registry.h"
 #include "modules/private_storage_xml.h"
 #include "stanza/ns.h"
 #include "storage/private_store.h"
@@ -21,6 +22,8 @@ xml::Element withoutPayload(const xml::Element& iq) {
     return shell;
 }
 
+/// XEP-0049 Private XML Storage: an account keeps XML fragments on its server, keyed by the
+/// fragment's element name and namespace, readable and writable only by the account itself.
 class PrivateStorageModule final : public Module {
   public:
     explicit PrivateStorageModule(ModuleContext& context)
@@ -31,8 +34,6 @@ class PrivateStorageModule final : public Module {
                                          router::LocalSession*) { handle(iq, from, to); }));
         hooks_.push_back(router_.hooks().addFeature(IqTarget::Host, std::string(ns::kPrivate)));
     }
-
-    std::string_view name() const override { return "private"; }
 
   private:
     void handle(const xml::Element& iq, const Jid& from, const Jid& to) {
@@ -140,10 +141,12 @@ class PrivateStorageModule final : public Module {
     storage::PrivateStore store_;
 };
 
-}  // namespace
+const ModuleRegistrar kRegistrar({
+    .name = "private",
+    .section = "private",
+    .make = [](ModuleContext& c) -> ModulePtr { return std::make_unique<PrivateStorageModule>(c); },
+});
 
-ModulePtr makePrivateStorageModule(ModuleContext& context) {
-    return std::make_unique<PrivateStorageModule>(context);
-}
+}  // namespace
 
 }  // namespace corvid::modules

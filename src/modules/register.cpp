@@ -1,10 +1,9 @@
-#include "modules/register.h"
-
 #include <algorithm>
 #include <chrono>
 #include <deque>
 #include <unordered_map>
 
+#include "modules/module_registry.h"
 #include "sasl/scram_keys.h"
 #include "stanza/jid.h"
 #include "stanza/ns.h"
@@ -80,16 +79,34 @@ std::expected<std::string, std::string> prepPassword(std::string_view password) 
     return std::move(*prepped);
 }
 
+/// XEP-0077 In-Band Registration.
+///
+/// - Registration of new accounts before authentication, only when `modules.register.enabled`
+///   (off by default), at most one per `min_interval_s` from one IP address.
+/// - Password change (§3.3) and account removal (§3.2) by the authenticated account itself are
+///   always available, whatever `enabled` says; removal ends every session of the account with a
+///   <not-authorized/> stream error.
+///
+/// Registrations and password changes derive SCRAM keys (PBKDF2, `auth.scram_iterations` rounds
+/// for SHA-1 and for SHA-256) on the server's worker thread, never on the event loop. What a
+/// client can make it compute is bounded: at most 4 registrations and password changes in
+/// progress from one IP address, 2 changes or removals in progress for one account, and the
+/// worker queue's `limits.worker_queue_max` in all; past a bound the request gets a
+/// <resource-constraint/> error with a <text/>. An account's changes and removal reach the
+/// database one at a time, in the order they were asked for, so the last password asked for is
+/// the one that stays; whatever was asked after a successful removal gets
+/// <registration-required/>. A registration or change whose client goes away meanwhile is still
+/// carried out (nobody is answered).
 class RegisterModule final : public Module {
   public:
     explicit RegisterModule(ModuleContext& context)
         : router_(context.router),
           workers_(context.workers),
           accounts_(context.database),
-          iterations_(context.config.auth.scramIterations),
-          minInterval_(context.config.module("register").options.getInt("min_interval_s")) {
+          iterations_(context.server.scramIterations),
+          minInterval_(context.config.options.getInt("min_interval_s")) {
         router::Hooks& hooks = router_.hooks();
-        if (context.config.module("register").enabled) {
+        if (context.config.enabled) {
             // Also makes the c2s layer offer the iq-register stream feature (XEP-0077 §8).
             hooks_.push_back(hooks.addPreAuthIq(
                 std::string(ns::kRegister),
@@ -127,8 +144,6 @@ class RegisterModule final : public Module {
             }
         }
     }
-
-    std::string_view name() const override { return "register"; }
 
   private:
     using JobId = util::WorkerPool::JobId;
@@ -584,10 +599,13 @@ class RegisterModule final : public Module {
     std::unordered_map<std::string, AccountQueue> accountOps_;
 };
 
-}  // namespace
+const ModuleRegistrar kRegistrar({
+    .name = "register",
+    .section = "register",
+    .alwaysLoaded = true,
+    .make = [](ModuleContext& c) -> ModulePtr { return std::make_unique<RegisterModule>(c); },
+});
 
-ModulePtr makeRegisterModule(ModuleContext& context) {
-    return std::make_unique<RegisterModule>(context);
-}
+}  // namespace
 
 }  // namespace corvid::modules

@@ -3,9 +3,7 @@
 #include <algorithm>
 #include <set>
 
-#include "modules/blocking.h"
-#include "modules/offline.h"
-#include "modules/presence.h"
+#include "modules/module_registry.h"
 #include "stanza/ns.h"
 #include "util/log.h"
 
@@ -76,27 +74,16 @@ void replyError(router::Router& router, const xml::Element& original, StanzaCond
     router.route(std::move(error), nullptr);
 }
 
-void addImCoreModules(ModuleContext& context, std::vector<ModulePtr>& modules) {
-    auto enabled = [&](std::string_view name) { return context.config.module(name).enabled; };
-    // Built first, pushed last: presence keeps a pointer to it. Modules never call one another
-    // from their destructors, so the order in which they are destroyed does not matter.
-    std::unique_ptr<BlockingModule> blocking;
-    if (enabled("blocking")) {
-        blocking = makeBlockingModule(context);
-    }
-    if (enabled("roster")) {
-        auto roster = std::make_unique<RosterModule>(context);
-        RosterModule& rosterRef = *roster;
-        modules.push_back(std::move(roster));
-        modules.push_back(makePresenceModule(context, rosterRef, blocking.get()));
-    }
-    if (enabled("offline")) {
-        modules.push_back(makeOfflineModule(context));
-    }
-    if (blocking) {
-        modules.push_back(std::move(blocking));
-    }
-}
+namespace {
+
+const ModuleRegistrar kRegistrar({
+    .name = "roster",
+    .section = "roster",
+    .provides = {Interface::of<RosterModule>()},
+    .make = [](ModuleContext& c) -> ModulePtr { return std::make_unique<RosterModule>(c); },
+});
+
+}  // namespace
 
 // --- the per-account queue ---
 
@@ -121,8 +108,8 @@ void RosterModule::Ticket::release() {
 RosterModule::RosterModule(ModuleContext& context)
     : router_(context.router),
       store_(context.database),
-      maxItems_(
-          static_cast<std::size_t>(context.config.module("roster").options.getInt("max_items"))) {
+      maxItems_(static_cast<std::size_t>(context.config.options.getInt("max_items"))) {
+    context.provide<RosterModule>(*this);
     router::Hooks& hooks = router_.hooks();
     hooks_.push_back(hooks.addIq(router::IqTarget::Account, std::string(ns::kRoster), "query",
                                  [this](const xml::Element& iq, const Jid& from, const Jid& to,

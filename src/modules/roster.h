@@ -17,11 +17,6 @@
 
 namespace corvid::modules {
 
-/// Builds the IM core the config enables, in this order: roster (with presence, which needs
-/// it), offline storage, blocking. The modules refer to one another (presence asks blocking
-/// whom to leave out), so they are made together.
-void addImCoreModules(ModuleContext& context, std::vector<ModulePtr>& modules);
-
 /// The roster of one account as the IM core holds it while working on it.
 struct RosterState {
     /// The account: the key of the module's entry that holds this state (one copy per account).
@@ -70,6 +65,8 @@ void replyError(router::Router& router, const xml::Element& original,
 /// loaded for an operation and forgotten afterwards.
 class RosterModule final : public Module {
   public:
+    static constexpr std::string_view kInterfaceName = "the roster service (RFC 6121)";
+
     enum class Status {
         Ok,
         NoAccount,    ///< no such account (the roster pointer is null)
@@ -102,7 +99,6 @@ class RosterModule final : public Module {
 
     explicit RosterModule(ModuleContext& context);
     ~RosterModule() override;
-    std::string_view name() const override { return "roster"; }
 
     /// Queues an operation on the account's roster (see the class comment).
     void withRoster(const stanza::Jid& bare, Op op);

@@ -4,6 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "modules/module_registry.h"
 #include "stanza/ns.h"
 
 namespace corvid::modules {
@@ -28,6 +29,7 @@ namespace {
 
 namespace ns = stanza::ns;
 
+/// XEP-0202 Entity Time for the server: the UTC time and the server's offset from UTC.
 class TimeModule final : public Module {
   public:
     explicit TimeModule(ModuleContext& context) {
@@ -56,13 +58,14 @@ class TimeModule final : public Module {
             }));
         hooks_.push_back(router.hooks().addFeature(router::IqTarget::Host, std::string(ns::kTime)));
     }
-    std::string_view name() const override { return "time"; }
 };
 
-}  // namespace
+const ModuleRegistrar kRegistrar({
+    .name = "time",
+    .section = "time",
+    .make = [](ModuleContext& c) -> ModulePtr { return std::make_unique<TimeModule>(c); },
+});
 
-ModulePtr makeTimeModule(ModuleContext& context) {
-    return std::make_unique<TimeModule>(context);
-}
+}  // namespace
 
 }  // namespace corvid::modules

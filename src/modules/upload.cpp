@@ -11,7 +11,7 @@
 #include <chrono>
 #include <memory>
 
-#include "modules/module.h"
+#include "modules/module_registry.h"
 #include "stanza/ns.h"
 #include "storage/secret_store.h"
 #include "storage/upload_store.h"
@@ -126,7 +126,7 @@ class UploadModule final : public Module {
           store_(context.database),
           secrets_(context.database),
           state_(std::make_shared<State>()) {
-        const conf::OptionTable& o = context.config.module("upload").options;
+        const conf::OptionTable& o = context.config.options;
         settings_.maxBytes = static_cast<std::uint64_t>(o.getInt("max_bytes"));
         settings_.quotaBytes = static_cast<std::uint64_t>(o.getInt("quota_bytes"));
         settings_.retentionDays = static_cast<int>(o.getInt("retention_days"));
@@ -163,8 +163,6 @@ class UploadModule final : public Module {
     ~UploadModule() override {
         state_->waiting.clear();  // they would call into this module
     }
-
-    std::string_view name() const override { return "upload"; }
 
   private:
     /// What the asynchronous callbacks share with the module: the secret, once loaded, and the
@@ -386,10 +384,12 @@ class UploadModule final : public Module {
     util::EventPtr retention_;
 };
 
-}  // namespace
+const ModuleRegistrar kRegistrar({
+    .name = "upload",
+    .section = "upload",
+    .make = [](ModuleContext& c) -> ModulePtr { return std::make_unique<UploadModule>(c); },
+});
 
-ModulePtr makeUploadModule(ModuleContext& context) {
-    return std::make_unique<UploadModule>(context);
-}
+}  // namespace
 
 }  // namespace corvid::modules

@@ -1,5 +1,6 @@
 #include "modules/vcard.h"
 
+#include "modules/module_registry.h"
 #include "modules/private_storage_xml.h"
 #include "stanza/ns.h"
 #include "storage/vcard_store.h"
@@ -21,6 +22,8 @@ xml::Element withoutPayload(const xml::Element& iq) {
     return shell;
 }
 
+/// XEP-0054 vcard-temp: an account reads and replaces its own vCard; anyone reads another
+/// account's by its bare JID. Stored in PostgreSQL.
 class VcardModule final : public Module {
   public:
     explicit VcardModule(ModuleContext& context)
@@ -38,8 +41,6 @@ class VcardModule final : public Module {
         // XEP-0054 §6: support is announced on the server.
         hooks_.push_back(hooks.addFeature(IqTarget::Host, std::string(ns::kVcard)));
     }
-
-    std::string_view name() const override { return "vcard"; }
 
   private:
     void get(const xml::Element& iq, const Jid& from, const Jid& to) {
@@ -104,10 +105,12 @@ class VcardModule final : public Module {
     storage::VcardStore store_;
 };
 
-}  // namespace
+const ModuleRegistrar kRegistrar({
+    .name = "vcard",
+    .section = "vcard",
+    .make = [](ModuleContext& c) -> ModulePtr { return std::make_unique<VcardModule>(c); },
+});
 
-ModulePtr makeVcardModule(ModuleContext& context) {
-    return std::make_unique<VcardModule>(context);
-}
+}  // namespace
 
 }  // namespace corvid::modules

@@ -2,6 +2,7 @@
 
 #include <sys/utsname.h>
 
+#include "modules/module_registry.h"
 #include "stanza/ns.h"
 
 namespace corvid::modules {
@@ -20,10 +21,12 @@ std::string operatingSystem() {
     return std::string(u.sysname) + " " + u.release;
 }
 
+/// XEP-0092 Software Version for the server. Options: hide (answer nothing, as if the module
+/// were off: service-unavailable) and hide_os (leave <os/> out).
 class VersionModule final : public Module {
   public:
     explicit VersionModule(ModuleContext& context) {
-        const conf::OptionTable& options = context.config.module("version").options;
+        const conf::OptionTable& options = context.config.options;
         if (options.getBool("hide")) {
             return;  // no handler, no feature: the router answers service-unavailable
         }
@@ -50,13 +53,14 @@ class VersionModule final : public Module {
         hooks_.push_back(
             router.hooks().addFeature(router::IqTarget::Host, std::string(ns::kVersion)));
     }
-    std::string_view name() const override { return "version"; }
 };
 
-}  // namespace
+const ModuleRegistrar kRegistrar({
+    .name = "version",
+    .section = "version",
+    .make = [](ModuleContext& c) -> ModulePtr { return std::make_unique<VersionModule>(c); },
+});
 
-ModulePtr makeVersionModule(ModuleContext& context) {
-    return std::make_unique<VersionModule>(context);
-}
+}  // namespace
 
 }  // namespace corvid::modules
