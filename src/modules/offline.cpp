@@ -8,6 +8,7 @@
 #include "modules/blocking.h"
 #include "modules/module_registry.h"
 #include "modules/offline_codec.h"
+#include "stanza/delay.h"
 #include "modules/offline_queue.h"
 #include "modules/roster.h"  // replyError
 #include "stanza/ns.h"
@@ -136,7 +137,7 @@ class OfflineModule final : public Module {
         }
         xml::Element kept = message;
         const Jid user = ctx.to.bare();
-        kept.addChild(delayElement(user.domain(), std::chrono::system_clock::now()));
+        kept.addChild(stanza::delayElement(user.domain(), std::chrono::system_clock::now()));
         OfflineQueue::Entry entry{user, encodeStoredStanza(kept), blockedIf(ctx.from),
                                   shellOf(message)};
         switch (queue_.push(entry)) {

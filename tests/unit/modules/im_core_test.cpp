@@ -5,6 +5,7 @@
 
 #include "modules/blocking.h"
 #include "modules/offline_codec.h"
+#include "stanza/delay.h"
 #include "router/router.h"
 #include "stanza/ns.h"
 #include "xml/serializer.h"
@@ -41,7 +42,7 @@ TEST_CASE("stored stanzas: encode and decode keep the stanza", "[modules]") {
     m.setAttr("lang", "en", xml::kXmlNs);
     m.addTextChild("body", "Wherefore art thou? <&> '\"");
     m.addChild("active", stanza::ns::kChatStates);
-    m.addChild(modules::delayElement("example.com", std::chrono::system_clock::now()));
+    m.addChild(stanza::delayElement("example.com", std::chrono::system_clock::now()));
 
     const std::string text = modules::encodeStoredStanza(m);
     auto back = modules::decodeStoredStanza(text);
@@ -59,9 +60,9 @@ TEST_CASE("stored stanzas: encode and decode keep the stanza", "[modules]") {
 TEST_CASE("XEP-0082 timestamps for delay stamps", "[modules]") {
     using namespace std::chrono;
     const auto t = system_clock::time_point(milliseconds(1700000000123LL));
-    CHECK(modules::xmppTimestamp(t) == "2023-11-14T22:13:20.123Z");
-    CHECK(modules::xmppTimestamp(system_clock::time_point{}) == "1970-01-01T00:00:00.000Z");
-    auto delay = modules::delayElement("example.com", t);
+    CHECK(stanza::xmppTimestamp(t) == "2023-11-14T22:13:20.123Z");
+    CHECK(stanza::xmppTimestamp(system_clock::time_point{}) == "1970-01-01T00:00:00.000Z");
+    auto delay = stanza::delayElement("example.com", t);
     CHECK(delay.is("delay", stanza::ns::kDelay));
     CHECK(delay.attr("from") == "example.com");
     CHECK(delay.attr("stamp") == "2023-11-14T22:13:20.123Z");
