@@ -363,7 +363,6 @@ const std::vector<NotYetBuilt>& notYetBuilt() {
         {"modules.carbons"},                      // XEP-0280
         {"modules.mam"},                          // XEP-0313
         {"modules.csi"},                          // XEP-0352
-        {"modules.sm"},                           // XEP-0198
         {"modules.muc"},                          // XEP-0045
         {"modules.push"},                         // XEP-0357
     };

@@ -33,6 +33,12 @@ c2s::C2sSettings makeC2sSettings(const conf::Config& config) {
     s.allowPlaintext = config.auth.allowPlaintext;
     s.mechanisms = config.auth.mechanisms;
     s.scramIterations = config.auth.scramIterations;
+    const conf::ModuleConfig& sm = config.module("sm");
+    s.sm.enabled = sm.enabled;
+    if (sm.enabled) {
+        s.sm.resumeTimeoutSeconds = static_cast<int>(sm.options.getInt("resume_timeout_s"));
+        s.sm.maxUnacked = static_cast<std::size_t>(sm.options.getInt("max_unacked"));
+    }
     switch (config.server.bindResourceConflict) {
         case conf::ResourceConflict::Replace:
             s.conflictPolicy = c2s::ConflictPolicy::Replace;

@@ -225,8 +225,29 @@ ClientSession* C2sManager::findSession(router::SessionId id) {
     return it == sessions_.end() ? nullptr : it->second.get();
 }
 
+std::optional<ClientSession*> C2sManager::resume(std::string_view previd, const Jid& account,
+                                                 std::uint32_t h, Transport& transport) {
+    auto it = resumable_.find(std::string(previd));
+    if (it == resumable_.end()) {
+        return std::nullopt;
+    }
+    ClientSession* session = findSession(it->second);
+    // Only the account that enabled it may resume a session (XEP-0198 §5, §9).
+    if (session == nullptr || session->jid().bare() != account.bare()) {
+        return std::nullopt;
+    }
+    if (!session->resume(transport, h)) {
+        return std::nullopt;
+    }
+    return session;
+}
+
 std::vector<xml::Element> C2sManager::postAuthFeatures() {
-    return router_.hooks().streamFeatures();  // what modules registered (caps, ...)
+    std::vector<xml::Element> features = router_.hooks().streamFeatures();  // caps, ...
+    if (settings_.sm.enabled) {
+        features.emplace_back("sm", std::string(kSmNs));  // XEP-0198 §2
+    }
+    return features;
 }
 
 // --- credentials ---

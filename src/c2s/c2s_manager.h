@@ -78,7 +78,14 @@ class C2sManager final : private StreamHost, private SessionHost {
     std::expected<ClientSession*, BindError> bind(stanza::Jid full, Transport& transport) override;
     void streamFinished(StreamId id) override;
     ClientStream* findStream(StreamId id) override;
+    std::optional<ClientSession*> resume(std::string_view previd, const stanza::Jid& account,
+                                         std::uint32_t h, Transport& transport) override;
     // SessionHost
+    const SmSettings& smSettings() override { return settings_.sm; }
+    void resumable(const std::string& resumeId, router::SessionId id) override {
+        resumable_[resumeId] = id;
+    }
+    void notResumable(const std::string& resumeId) override { resumable_.erase(resumeId); }
     void sessionEnded(router::SessionId id) override;
 
     void loadSecrets();
@@ -113,6 +120,8 @@ class C2sManager final : private StreamHost, private SessionHost {
     std::unordered_map<StreamId, StreamSlot> streams_;
     std::unordered_map<router::SessionId, std::unique_ptr<ClientSession>> sessions_;
     std::unordered_map<std::string, std::size_t> connectionsPerIp_;
+    /// XEP-0198 resumption ids of the sessions that can be resumed.
+    std::unordered_map<std::string, router::SessionId> resumable_;
     // Destroyed from the loop, never inside their own callbacks.
     std::vector<std::unique_ptr<ClientStream>> deadStreams_;
     std::vector<std::unique_ptr<ClientSession>> deadSessions_;

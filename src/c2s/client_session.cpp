@@ -1,7 +1,11 @@
 #include "c2s/client_session.h"
 
+#include <charconv>
+
+#include "stanza/delay.h"
 #include "stanza/ns.h"
 #include "util/log.h"
+#include "util/random.h"
 
 namespace corvid::c2s {
 
@@ -38,6 +42,27 @@ void ClientSession::announce() {
 }
 
 void ClientSession::deliver(const xml::Element& stanza) {
+    if (ended_) {
+        return;
+    }
+    if (sm_) {
+        // XEP-0198: kept until the client acknowledges it, so that nothing is lost with the
+        // connection. A client that never acknowledges is not allowed to grow it forever.
+        sm_->queue.sent(stanza, std::chrono::system_clock::now());
+        if (sm_->queue.size() > host_.smSettings().maxUnacked) {
+            log::info("c2s session {} ({}): {} stanzas unacknowledged; closing", id_, jid_.full(),
+                      sm_->queue.size());
+            keepWhenDetached_ = false;
+            terminate(StreamCondition::PolicyViolation,
+                      "too many unacknowledged stanzas (XEP-0198)");
+            return;
+        }
+        if (transport_ != nullptr) {
+            transport_->send(stanza);
+            requestAckSoon();
+        }
+        return;
+    }
     if (transport_ != nullptr) {
         transport_->send(stanza);
         return;
@@ -59,10 +84,25 @@ void ClientSession::transportGone() {
     if (ended_) {
         return;
     }
-    if (keepWhenDetached_) {
+    if (keepWhenDetached_ && sm_) {
         detach();
+        // XEP-0198 §5: resumable for a while; presence stays as it was meanwhile.
+        sm_->expiry.reset(evtimer_new(
+            host_.base(),
+            [](evutil_socket_t, short, void* arg) {
+                static_cast<ClientSession*>(arg)->onResumeTimeout();
+            },
+            this));
+        const timeval tv{sm_->resumeSeconds, 0};
+        evtimer_add(sm_->expiry.get(), &tv);
         return;
     }
+    end();
+}
+
+void ClientSession::onResumeTimeout() {
+    log::info("c2s session {} ({}): not resumed within {} s; ending it ({} unacknowledged)", id_,
+              jid_.full(), sm_->resumeSeconds, smUnacked());
     end();
 }
 
@@ -83,6 +123,10 @@ void ClientSession::attach(Transport& transport) {
         std::exchange(transport_, nullptr)->sessionLeft();
     }
     transport_ = &transport;
+    if (sm_) {
+        sm_->expiry.reset();
+        sm_->ackRequested = false;
+    }
     log::debug("c2s session {} ({}): attached to a transport from {}", id_, jid_.full(),
                transport.peerAddress());
     host_.router().hooks().fireSession(router::SessionEvent::Resumed, *this);
@@ -108,7 +152,185 @@ void ClientSession::end() {
     router.hooks().fireSession(router::SessionEvent::Unavailable, *this);
     router.sessions().remove(*this);
     router.hooks().fireSession(router::SessionEvent::Closed, *this);
+    if (sm_) {
+        if (!sm_->resumeId.empty()) {
+            host_.notResumable(sm_->resumeId);
+        }
+        sm_->ackTimer.reset();
+        sm_->expiry.reset();
+        rerouteUnacked();
+    }
     host_.sessionEnded(id_);
+}
+
+// --- stream management (XEP-0198) ---
+
+void ClientSession::handleSm(const xml::Element& nonza) {
+    const std::string& name = nonza.name();
+    if (name == "enable") {
+        enableSm(nonza);
+        return;
+    }
+    if (!sm_) {
+        // §3: nothing but <enable/> before it is enabled.
+        smFailed("unexpected-request", "stream management is not enabled on this stream");
+        return;
+    }
+    if (name == "r") {
+        xml::Element a("a", std::string(kSmNs));
+        a.setAttr("h", std::to_string(sm_->queue.inbound()));
+        if (transport_ != nullptr) {
+            transport_->send(a);
+        }
+        return;
+    }
+    if (name == "a") {
+        const std::string_view text = nonza.attr("h");
+        std::uint32_t h = 0;
+        const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), h);
+        if (ec != std::errc() || end != text.data() + text.size() || text.empty()) {
+            terminate(StreamCondition::InvalidXml, "<a/> needs an h between 0 and 4294967295");
+            return;
+        }
+        if (!sm_->queue.acknowledge(h)) {
+            // §4: acknowledging stanzas that were never sent is an error of the client.
+            log::info("c2s session {} ({}): acknowledged {} but only {} were sent", id_,
+                      jid_.full(), h, sm_->queue.outbound());
+            keepWhenDetached_ = false;
+            terminate(StreamCondition::UndefinedCondition,
+                      "you acknowledged more stanzas than were sent");
+            return;
+        }
+        sm_->ackRequested = false;
+        return;
+    }
+    smFailed("feature-not-implemented", "unknown stream management element");
+}
+
+void ClientSession::enableSm(const xml::Element& enable) {
+    if (sm_) {
+        smFailed("unexpected-request", "stream management is already enabled");
+        return;
+    }
+    const SmSettings& settings = host_.smSettings();
+    sm_ = std::make_unique<SmState>();
+    xml::Element enabled("enabled", std::string(kSmNs));
+    const std::string_view resume = enable.attr("resume");
+    if ((resume == "true" || resume == "1") && settings.resumeTimeoutSeconds > 0) {
+        // §5: unguessable, and only ever resumable by the same account (C2sManager checks).
+        sm_->resumeId = util::randomId(24);
+        keepWhenDetached_ = true;
+        host_.resumable(sm_->resumeId, id_);
+        // §5: the client may ask for a shorter window (max), never a longer one.
+        sm_->resumeSeconds = settings.resumeTimeoutSeconds;
+        if (const std::string_view asked = enable.attr("max"); !asked.empty()) {
+            int wanted = 0;
+            std::from_chars(asked.data(), asked.data() + asked.size(), wanted);
+            if (wanted > 0) {
+                sm_->resumeSeconds = std::min(sm_->resumeSeconds, wanted);
+            }
+        }
+        enabled.setAttr("id", sm_->resumeId);
+        enabled.setAttr("resume", "true");
+        enabled.setAttr("max", std::to_string(sm_->resumeSeconds));
+    }
+    transport_->send(enabled);
+    log::debug("c2s session {} ({}): stream management enabled{}", id_, jid_.full(),
+               sm_->resumeId.empty() ? "" : " with resumption");
+}
+
+void ClientSession::smFailed(std::string_view condition, std::string_view text) {
+    xml::Element failed("failed", std::string(kSmNs));
+    failed.addChild(std::string(condition), std::string(ns::kStanzas));
+    failed.addChild("text", std::string(ns::kStanzas)).addText(std::string(text));
+    if (transport_ != nullptr) {
+        transport_->send(failed);
+    }
+}
+
+void ClientSession::requestAck() {
+    if (!sm_ || sm_->ackRequested || sm_->queue.size() == 0 || transport_ == nullptr) {
+        return;
+    }
+    sm_->ackRequested = true;
+    transport_->send(xml::Element("r", std::string(kSmNs)));
+}
+
+void ClientSession::requestAckSoon() {
+    // At once when a good part of the allowance is unacknowledged, else after a short quiet
+    // moment, so that a burst of stanzas costs one <r/>.
+    if (sm_->queue.size() >= host_.smSettings().maxUnacked / 2) {
+        requestAck();
+        return;
+    }
+    if (sm_->ackRequested || (sm_->ackTimer && evtimer_pending(sm_->ackTimer.get(), nullptr))) {
+        return;
+    }
+    if (!sm_->ackTimer) {
+        sm_->ackTimer.reset(evtimer_new(
+            host_.base(),
+            [](evutil_socket_t, short, void* arg) {
+                static_cast<ClientSession*>(arg)->requestAck();
+            },
+            this));
+    }
+    const timeval tv{0, 500 * 1000};
+    evtimer_add(sm_->ackTimer.get(), &tv);
+}
+
+bool ClientSession::resume(Transport& transport, std::uint32_t clientH) {
+    if (!sm_ || ended_ || !sm_->queue.acknowledge(clientH)) {
+        return false;
+    }
+    if (transport_ != nullptr) {
+        // The client came back before we noticed its old connection had gone.
+        transport_->closeWithError(StreamCondition::Conflict, "resumed on another connection");
+    }
+    attach(transport);
+    return true;
+}
+
+void ClientSession::resendUnacked() {
+    if (!sm_ || transport_ == nullptr) {
+        return;
+    }
+    for (const SmQueue::Sent& s : sm_->queue.unacked()) {
+        transport_->send(s.stanza);
+    }
+    requestAck();
+}
+
+void ClientSession::rerouteUnacked() {
+    std::deque<SmQueue::Sent> unacked = std::move(sm_->queue.unacked());
+    sm_->queue.unacked().clear();
+    if (unacked.empty()) {
+        return;
+    }
+    log::info("c2s session {} ({}): {} unacknowledged stanza(s) routed elsewhere", id_, jid_.full(),
+              unacked.size());
+    router::Router& router = host_.router();
+    for (SmQueue::Sent& s : unacked) {
+        xml::Element& stanza = s.stanza;
+        const std::string& name = stanza.name();
+        const std::string_view type = stanza.attr("type");
+        if (name == "message" && (type.empty() || type == "chat" || type == "normal")) {
+            if (stanza.findChild("delay", ns::kDelay) == nullptr) {
+                stanza.addChild(stanza::delayElement(jid_.domain(), s.at));
+            }
+            // This resource is gone from the directory: the router takes the message where a
+            // message to an absent resource goes (RFC 6121 §8.5.3.2.1: the bare JID's rules,
+            // then offline storage), or bounces it.
+            router.route(std::move(stanza), nullptr);
+        } else if (name == "iq") {
+            if (type == "get" || type == "set") {
+                router.bounce(stanza, StanzaCondition::RecipientUnavailable,
+                              "the client went away before it received this request");
+            }
+        }
+        // Presence is state, not history: the next presence of the contact replaces it.
+        // Groupchat and headline messages went to every occupant or resource; the room's
+        // history has them. Errors are never answered.
+    }
 }
 
 // --- from the client ---
@@ -120,6 +342,13 @@ void ClientSession::fromClient(xml::Element&& element) {
     const std::string& name = element.name();
     const bool isStanza =
         element.ns() == ns::kClient && (name == "message" || name == "presence" || name == "iq");
+    if (!isStanza && element.ns() == kSmNs && host_.smSettings().enabled) {
+        handleSm(element);
+        return;
+    }
+    if (isStanza && sm_) {
+        sm_->queue.received();  // handled, whatever the answer (XEP-0198 §4)
+    }
     if (!isStanza) {
         if (const auto* handler = host_.router().hooks().findNonza(element.ns(), name)) {
             (*handler)(*this, element);

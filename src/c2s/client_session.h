@@ -3,6 +3,9 @@
 #include <string>
 #include <string_view>
 
+#include <memory>
+
+#include "c2s/stream_management.h"
 #include "c2s/transport.h"
 #include "router/router.h"
 #include "stanza/jid.h"
@@ -16,6 +19,10 @@ class SessionHost {
   public:
     virtual event_base* base() = 0;
     virtual router::Router& router() = 0;
+    virtual const SmSettings& smSettings() = 0;
+    /// A resumption id (XEP-0198 §5) now names this session; unregistered when it ends.
+    virtual void resumable(const std::string& resumeId, router::SessionId id) = 0;
+    virtual void notResumable(const std::string& resumeId) = 0;
     /// The session has ended (unbound, out of the registry): destroy it from the loop.
     virtual void sessionEnded(router::SessionId id) = 0;
 
@@ -73,8 +80,18 @@ class ClientSession final : public router::LocalSession {
     void attach(Transport& transport);
     Transport* transport() const { return transport_; }
     bool attached() const { return transport_ != nullptr; }
-    /// Stream management asks for the session to outlive its transport.
-    void setKeepWhenDetached(bool keep) { keepWhenDetached_ = keep; }
+    /// The client ended its stream with </stream:stream>: no resumption (XEP-0198 §5).
+    void clientClosedStream() { keepWhenDetached_ = false; }
+
+    // --- stream management (XEP-0198) ---
+    /// Resumption on a new transport (the stream checked the account): applies the client's h
+    /// and attaches. False, changing nothing, when h acknowledges more than was sent.
+    bool resume(Transport& transport, std::uint32_t clientH);
+    /// After <resumed/>: sends again what the client has not acknowledged, in order.
+    void resendUnacked();
+    /// Our h: stanzas handled from the client.
+    std::uint32_t smInbound() const { return sm_ ? sm_->queue.inbound() : 0; }
+    std::size_t smUnacked() const { return sm_ ? sm_->queue.size() : 0; }
     /// Stanzas delivered while detached that nothing kept.
     std::size_t droppedWhileDetached() const { return droppedWhileDetached_; }
 
@@ -84,6 +101,24 @@ class ClientSession final : public router::LocalSession {
     bool ended() const { return ended_; }
 
   private:
+    struct SmState {
+        SmQueue queue;
+        std::string resumeId;   // empty when not resumable
+        int resumeSeconds = 0;  // the window this client was promised
+        bool ackRequested = false;
+        util::EventPtr ackTimer;  // asks for an ack a moment after stanzas went unacknowledged
+        util::EventPtr expiry;    // while detached: the end of the resumption window
+    };
+    void handleSm(const xml::Element& nonza);
+    void enableSm(const xml::Element& enable);
+    void smFailed(std::string_view condition, std::string_view text);
+    void requestAck();
+    void requestAckSoon();
+    void onResumeTimeout();
+    /// The session ended with stanzas the client never acknowledged: they are routed as if this
+    /// resource had never been there (messages to the account's other resources or offline
+    /// storage, with a <delay/>; iq requests answered with an error), not dropped.
+    void rerouteUnacked();
     bool checkStanza(xml::Element& stanza);
     void handleStanza(xml::Element&& stanza);
     void sendError(const xml::Element& stanza, stanza::StanzaCondition condition,
@@ -93,6 +128,7 @@ class ClientSession final : public router::LocalSession {
     router::SessionId id_;
     stanza::Jid jid_;
     Transport* transport_;
+    std::unique_ptr<SmState> sm_;  // once the client enabled stream management
     bool keepWhenDetached_ = false;
     bool ended_ = false;
     std::size_t droppedWhileDetached_ = 0;

@@ -3,6 +3,7 @@
 #include "c2s/client_session.h"
 
 #include <algorithm>
+#include <charconv>
 #include <utility>
 
 #include "c2s/auth_throttle.h"
@@ -278,6 +279,9 @@ void ClientStream::onStanza(xml::Element&& element) {
 }
 
 void ClientStream::onStreamEnd() {
+    if (session_ != nullptr) {
+        session_->clientClosedStream();  // a clean end: the client does not want resumption
+    }
     log::debug("c2s {}: client closed the stream", id_);
 }
 
@@ -373,6 +377,10 @@ void ClientStream::handleNegotiation(xml::Element&& element) {
             });
             return;
         }
+    }
+    if (state_ == State::AwaitingBind && elementNs == kSmNs && host_.c2sSettings().sm.enabled) {
+        handleSmBeforeBind(element);
+        return;
     }
     if (state_ == State::AwaitingBind && elementNs == ns::kClient && name == "iq") {
         const xml::Element* bind = element.findChild("bind", ns::kBind);
@@ -669,6 +677,47 @@ void ClientStream::saslFailure(sasl::Failure failure, std::string_view text) {
 }
 
 // --- resource binding (RFC 6120 §7) ---
+
+void ClientStream::handleSmBeforeBind(const xml::Element& element) {
+    auto failed = [&](std::string_view condition, std::string_view text) {
+        xml::Element f("failed", std::string(kSmNs));
+        f.addChild(std::string(condition), std::string(ns::kStanzas));
+        f.addChild("text", std::string(ns::kStanzas)).addText(std::string(text));
+        stream_.send(f);
+    };
+    if (element.name() != "resume") {
+        // <enable/> needs a bound resource (XEP-0198 §3); so does everything else.
+        failed("unexpected-request", "bind a resource (or resume a session) first");
+        return;
+    }
+    const std::string_view previd = element.attr("previd");
+    const std::string_view hText = element.attr("h");
+    std::uint32_t h = 0;
+    const auto [end, ec] = std::from_chars(hText.data(), hText.data() + hText.size(), h);
+    if (previd.empty() || hText.empty() || ec != std::errc() ||
+        end != hText.data() + hText.size()) {
+        failed("bad-request", "<resume/> needs previd and h");
+        return;
+    }
+    auto resumed = host_.resume(previd, *user_, h, *this);
+    if (!resumed) {
+        log::info("c2s {} {}: no session {} of {} to resume", id_, stream_.peerAddress(), previd,
+                  user_->full());
+        failed("item-not-found", "that session is gone or was never yours; bind a new one");
+        return;
+    }
+    session_ = *resumed;
+    transitionTo(State::Established);
+    authTimer_.reset();
+    stream_.setIdleTimeout(host_.c2sSettings().idleTimeoutSeconds);
+    xml::Element ok("resumed", std::string(kSmNs));
+    ok.setAttr("previd", std::string(previd));
+    ok.setAttr("h", std::to_string(session_->smInbound()));
+    stream_.send(ok);
+    log::info("c2s {} {}: resumed {} ({} unacknowledged sent again)", id_, stream_.peerAddress(),
+              session_->jid().full(), session_->smUnacked());
+    session_->resendUnacked();
+}
 
 void ClientStream::handleBind(const xml::Element& iq) {
     auto reply = [&](StanzaCondition condition, std::string_view text) {

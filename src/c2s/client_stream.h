@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "c2s/stream_management.h"
 #include "c2s/transport.h"
 #include "router/router.h"
 #include "sasl/mechanism.h"
@@ -42,6 +43,7 @@ struct C2sSettings {
     int scramIterations = 4096;
     std::string fakeSaltSecret;
     ConflictPolicy conflictPolicy = ConflictPolicy::Replace;
+    SmSettings sm;
 };
 
 enum class LookupError { Unavailable };
@@ -75,6 +77,12 @@ class StreamHost {
     /// `transport`: registered, routable and announced (Bound) when this returns.
     virtual std::expected<ClientSession*, BindError> bind(stanza::Jid full,
                                                           Transport& transport) = 0;
+    /// XEP-0198 §5: the detached (or still attached) session `previd` of `account`, attached to
+    /// `transport` with the client's h applied; std::nullopt if there is no such session for
+    /// that account (the stream answers <failed><item-not-found/>).
+    virtual std::optional<ClientSession*> resume(std::string_view previd,
+                                                 const stanza::Jid& account, std::uint32_t h,
+                                                 Transport& transport) = 0;
     /// Streams are destroyed by the manager from the loop, never inside their own callbacks.
     virtual void streamFinished(StreamId id) = 0;
     /// The stream with this id, or nullptr once it is gone (for asynchronous callbacks).
@@ -149,6 +157,8 @@ class ClientStream final : public Transport, private stream::XmppStream::Owner {
     bool awaiting(std::uint64_t exchange) const;
     void saslFailure(sasl::Failure failure, std::string_view text = {});
     void handleBind(const xml::Element& iq);
+    /// Stream management before binding: <resume/> instead of a bind (XEP-0198 §5).
+    void handleSmBeforeBind(const xml::Element& element);
     sasl::ChannelBindings channelBindings() const;
     void startAuthTimer();
     void onDeadline();

@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 
 #include <memory>
+#include <set>
 #include <vector>
 
 #include "stanza/ns.h"
@@ -56,7 +57,13 @@ struct World final : c2s::SessionHost {
     }
     event_base* base() override { return loop.get(); }
     router::Router& router() override { return routerInstance; }
+    const c2s::SmSettings& smSettings() override { return sm; }
+    void resumable(const std::string& id, router::SessionId) override { resumeIds.insert(id); }
+    void notResumable(const std::string& id) override { resumeIds.erase(id); }
     void sessionEnded(router::SessionId id) override { ended.push_back(id); }
+
+    c2s::SmSettings sm{true, 60, 10};
+    std::set<std::string> resumeIds;
 
     std::unique_ptr<ClientSession> bind(FakeTransport& t,
                                         std::string_view jid = "alice@example.org/phone") {
@@ -147,11 +154,11 @@ TEST_CASE("nonzas go to their handler; an unknown one ends the stream", "[c2s]")
     auto alice = w.bind(t);
     int handled = 0;
     auto handle = w.routerInstance.hooks().addNonza(
-        "urn:xmpp:sm:3", "r", [&](router::LocalSession& s, const xml::Element&) {
+        "urn:xmpp:csi:0", "active", [&](router::LocalSession& s, const xml::Element&) {
             CHECK(s.id() == 7);
             ++handled;
         });
-    alice->fromClient(xml::Element("r", "urn:xmpp:sm:3"));
+    alice->fromClient(xml::Element("active", "urn:xmpp:csi:0"));
     CHECK(handled == 1);
     CHECK_FALSE(t.closedWith);
     alice->fromClient(xml::Element("bogus", "urn:example"));
@@ -172,45 +179,169 @@ TEST_CASE("without stream management the session ends with its transport", "[c2s
     CHECK(t.left == 1);
 }
 
-TEST_CASE("a kept session detaches, stays routable, and resumes on another transport", "[c2s]") {
+xml::Element smNonza(std::string name, std::string_view h = {}) {
+    xml::Element e(std::move(name), std::string(c2s::kSmNs));
+    if (!h.empty()) {
+        e.setAttr("h", std::string(h));
+    }
+    return e;
+}
+
+xml::Element enableWithResume() {
+    xml::Element e = smNonza("enable");
+    e.setAttr("resume", "true");
+    return e;
+}
+
+xml::Element chat(std::string_view to, std::string_view body) {
+    xml::Element m = stanzaFrom("message", "bob@example.org/pc", to);
+    m.setAttr("type", "chat");
+    m.addTextChild("body", std::string(body));
+    return m;
+}
+
+TEST_CASE("stream management counts both ways and answers <r/>", "[c2s][sm]") {
+    World w;
+    FakeTransport t;
+    auto alice = w.bind(t);
+    alice->fromClient(enableWithResume());
+    REQUIRE(t.sent.size() == 1);
+    CHECK(t.sent[0].name() == "enabled");
+    CHECK(t.sent[0].attr("resume") == "true");
+    CHECK(t.sent[0].attr("id").size() >= 16);
+    CHECK(w.resumeIds.count(std::string(t.sent[0].attr("id"))) == 1);
+
+    // Two stanzas in, one of them refused (an iq without id): both count (XEP-0198 §4).
+    alice->fromClient(stanzaFrom("presence", "", ""));
+    xml::Element bad = stanzaFrom("iq", "", "example.org");
+    bad.setAttr("type", "get");
+    alice->fromClient(std::move(bad));
+    alice->fromClient(smNonza("r"));
+    const xml::Element& a = t.sent.back();
+    CHECK(a.name() == "a");
+    CHECK(a.attr("h") == "2");
+
+    // What the session sent so far (the reflected presence, the iq error) is unacknowledged too.
+    const std::size_t before = alice->smUnacked();
+    CHECK(before == 2);
+    alice->deliver(chat("alice@example.org/phone", "one"));
+    alice->deliver(chat("alice@example.org/phone", "two"));
+    CHECK(alice->smUnacked() == 4);
+    alice->fromClient(smNonza("a", "3"));
+    CHECK(alice->smUnacked() == 1);
+    SECTION("acknowledging what was never sent is an error") {
+        alice->fromClient(smNonza("a", "5"));  // 4 were sent
+        CHECK(t.closedWith == StreamCondition::UndefinedCondition);
+        CHECK(alice->ended());
+    }
+    SECTION("an h that is not a number is an error") {
+        alice->fromClient(smNonza("a", "x1"));
+        CHECK(t.closedWith == StreamCondition::InvalidXml);
+    }
+    alice->end();
+}
+
+TEST_CASE("h wraps around at 2^32", "[c2s][sm]") {
+    c2s::SmQueue q;
+    q.startAt(4294967294u);
+    xml::Element m("message", std::string(stanza::ns::kClient));
+    for (int i = 0; i < 4; ++i) {
+        q.sent(m, {});
+    }
+    CHECK(q.outbound() == 2u);  // 4294967294 + 4, modulo 2^32
+    CHECK(q.acknowledge(0u));   // two acknowledged, across the wrap
+    CHECK(q.size() == 2);
+    CHECK_FALSE(q.acknowledge(3u));  // one more than was sent
+    CHECK(q.acknowledge(2u));
+    CHECK(q.size() == 0);
+}
+
+TEST_CASE("a resumable session detaches, keeps what it is sent, and resumes elsewhere",
+          "[c2s][sm]") {
     World w;
     FakeTransport first;
     auto alice = w.bind(first);
-    alice->setKeepWhenDetached(true);
+    alice->fromClient(enableWithResume());
+    alice->deliver(chat("alice@example.org/phone", "before"));
+    alice->fromClient(smNonza("a", "1"));
     alice->transportGone();
     CHECK_FALSE(alice->ended());
     CHECK_FALSE(alice->attached());
     CHECK(first.left == 1);
     CHECK(w.count(SessionEvent::Detached) == 1);
+    CHECK(w.count(SessionEvent::Unavailable) == 0);  // presence stays until the timeout
     const Jid full = *Jid::parse("alice@example.org/phone");
     CHECK(w.routerInstance.sessions().find(full) == alice.get());
 
-    // Nothing keeps stanzas yet (no delivery filter): counted, not sent anywhere.
-    alice->deliver(stanzaFrom("message", "bob@example.org/pc", full.full()));
-    CHECK(alice->droppedWhileDetached() == 1);
-    CHECK(first.sent.empty());
+    alice->deliver(chat(full.full(), "while away"));
+    CHECK(alice->smUnacked() == 1);
+    CHECK(alice->droppedWhileDetached() == 0);
 
     FakeTransport second;
     FakeTransport third;
-    alice->attach(second);
-    CHECK(w.count(SessionEvent::Resumed) == 1);
-    alice->deliver(stanzaFrom("message", "bob@example.org/pc", full.full()));
-    CHECK(second.sent.size() == 1);
-    CHECK(first.sent.empty());
-
-    SECTION("attaching to a third transport leaves the second") {
-        alice->attach(third);
-        CHECK(second.left == 1);
+    SECTION("resuming with the client's h sends again what it did not get") {
+        REQUIRE(alice->resume(second, 1));
+        alice->resendUnacked();
+        CHECK(w.count(SessionEvent::Resumed) == 1);
+        REQUIRE(second.sent.size() >= 1);
+        CHECK(second.sent[0].childText("body") == "while away");
+        CHECK(first.sent.size() == 2);  // <enabled/> and "before": nothing new on the old one
+    }
+    SECTION("an h beyond what was sent refuses the resumption") {
+        CHECK_FALSE(alice->resume(second, 7));
+        CHECK_FALSE(alice->attached());
+    }
+    SECTION("resuming again moves the session and closes the older transport") {
+        REQUIRE(alice->resume(second, 1));
+        REQUIRE(alice->resume(third, 1));
+        CHECK(second.closedWith == StreamCondition::Conflict);
         CHECK(alice->transport() == &third);
     }
-    SECTION("ending it leaves its transport and tells everybody once") {
-        alice->end();
-        alice->end();
-        CHECK(second.left == 1);
-        CHECK(w.count(SessionEvent::Closed) == 1);
-        CHECK(w.ended.size() == 1);
+    alice->end();
+}
+
+TEST_CASE("unacknowledged messages go where the account's messages go when the session ends",
+          "[c2s][sm]") {
+    World w;
+    FakeTransport t;
+    auto alice = w.bind(t);
+    FakeTransport t2;
+    auto other = std::make_unique<ClientSession>(w, 9, *Jid::parse("alice@example.org/pc"), t2);
+    w.routerInstance.sessions().add(*other);
+    other->available = true;
+    alice->fromClient(enableWithResume());
+    alice->deliver(chat("alice@example.org/phone", "lost?"));
+    xml::Element presence = stanzaFrom("presence", "bob@example.org/pc", "alice@example.org/phone");
+    alice->deliver(presence);
+    alice->end();
+    // RFC 6121 §8.5.3.2.1: a chat message for a resource that is gone goes to the bare JID.
+    REQUIRE(t2.sent.size() == 1);
+    CHECK(t2.sent[0].childText("body") == "lost?");
+    CHECK(t2.sent[0].findChild("delay", stanza::ns::kDelay) != nullptr);
+    other->end();
+}
+
+TEST_CASE("a client that does not acknowledge is closed past max_unacked", "[c2s][sm]") {
+    World w;
+    FakeTransport t;
+    auto alice = w.bind(t);
+    alice->fromClient(enableWithResume());
+    for (int i = 0; i <= 10; ++i) {
+        alice->deliver(chat("alice@example.org/phone", "flood"));
     }
-    alice->end();  // before the transports it may point to go out of scope
+    CHECK(t.closedWith == StreamCondition::PolicyViolation);
+    CHECK(alice->ended());
+}
+
+TEST_CASE("a clean end of the stream is not resumable", "[c2s][sm]") {
+    World w;
+    FakeTransport t;
+    auto alice = w.bind(t);
+    alice->fromClient(enableWithResume());
+    alice->clientClosedStream();
+    alice->transportGone();
+    CHECK(alice->ended());
+    CHECK(w.resumeIds.empty());
 }
 
 TEST_CASE("an available session's end routes unavailable presence on its behalf", "[c2s]") {

@@ -91,11 +91,18 @@ struct Host final : c2s::StreamHost, c2s::SessionHost {
         routerInstance.sessions().add(*sessions.back());
         return sessions.back().get();
     }
+    std::optional<ClientSession*> resume(std::string_view, const stanza::Jid&, std::uint32_t,
+                                         c2s::Transport&) override {
+        return std::nullopt;
+    }
     void streamFinished(c2s::StreamId id) override { finished.insert(id); }
     ClientStream* findStream(c2s::StreamId id) override {
         return stream && stream->id() == id && !finished.contains(id) ? stream.get() : nullptr;
     }
     // SessionHost
+    const c2s::SmSettings& smSettings() override { return settings.sm; }
+    void resumable(const std::string&, router::SessionId) override {}
+    void notResumable(const std::string&) override {}
     void sessionEnded(router::SessionId) override {}
 
     /// Answers the oldest pending look-up: "user" has the password "pencil".
