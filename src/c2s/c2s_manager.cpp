@@ -68,7 +68,13 @@ C2sManager::C2sManager(event_base* base, router::Router& router, const net::TlsC
 
 C2sManager::~C2sManager() {
     // Sessions first: they unregister from the router and tell their streams; then the streams.
+    // end() calls sessionEnded(), which moves the session out of sessions_: not while iterating.
+    std::vector<ClientSession*> live;
+    live.reserve(sessions_.size());
     for (auto& [id, session] : sessions_) {
+        live.push_back(session.get());
+    }
+    for (ClientSession* session : live) {
         session->end();
     }
     sessions_.clear();

@@ -1,6 +1,7 @@
 """Clean shutdown on SIGTERM: every client is told <system-shutdown/>, the process exits 0."""
 
 import asyncio
+import signal
 import time
 
 import slix
@@ -50,3 +51,22 @@ def test_sigterm_with_no_clients_is_immediate(server):
     t0 = time.monotonic()
     assert server.stop() == 0
     assert time.monotonic() - t0 < 2
+
+
+def test_second_sigterm_leaves_at_once_with_sessions_still_bound(server, users):
+    """The second signal does not wait for anyone; the sessions still bound end on the way out
+    (a crash here once: the teardown ended them while iterating over them)."""
+    mutes = [RawClient(server.port) for _ in range(3)]
+    for i, m in enumerate(mutes):
+        m.login("alice", users["alice"], resource=f"mute{i}")
+        m.send("<enable xmlns='urn:xmpp:sm:3' resume='true'/>")
+    server.wait_log(r"mute2\): stream management enabled")
+    server.terminate()
+    server.wait_log(r"shutting down")
+    server.proc.send_signal(signal.SIGTERM)
+    t0 = time.monotonic()
+    rc = server.stop()
+    assert rc == 0, f"exit status {rc}"
+    assert time.monotonic() - t0 < 2
+    for m in mutes:
+        m.close()
