@@ -82,6 +82,7 @@ class C2sManager final : private StreamHost, private SessionHost {
                                          std::uint32_t h, Transport& transport) override;
     // SessionHost
     const SmSettings& smSettings() override { return settings_.sm; }
+    bool stopping() const override { return stopping_; }
     void resumable(const std::string& resumeId, router::SessionId id) override {
         resumable_[resumeId] = id;
     }

@@ -84,7 +84,7 @@ void ClientSession::transportGone() {
     if (ended_) {
         return;
     }
-    if (keepWhenDetached_ && sm_) {
+    if (keepWhenDetached_ && sm_ && !host_.stopping()) {
         detach();
         // XEP-0198 §5: resumable for a while; presence stays as it was meanwhile.
         sm_->expiry.reset(evtimer_new(

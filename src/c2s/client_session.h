@@ -20,6 +20,9 @@ class SessionHost {
     virtual event_base* base() = 0;
     virtual router::Router& router() = 0;
     virtual const SmSettings& smSettings() = 0;
+    /// The server is shutting down: a session whose connection goes ends, it is not kept for
+    /// resumption.
+    virtual bool stopping() const = 0;
     /// A resumption id (XEP-0198 §5) now names this session; unregistered when it ends.
     virtual void resumable(const std::string& resumeId, router::SessionId id) = 0;
     virtual void notResumable(const std::string& resumeId) = 0;

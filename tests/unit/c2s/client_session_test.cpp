@@ -58,6 +58,7 @@ struct World final : c2s::SessionHost {
     event_base* base() override { return loop.get(); }
     router::Router& router() override { return routerInstance; }
     const c2s::SmSettings& smSettings() override { return sm; }
+    bool stopping() const override { return false; }
     void resumable(const std::string& id, router::SessionId) override { resumeIds.insert(id); }
     void notResumable(const std::string& id) override { resumeIds.erase(id); }
     void sessionEnded(router::SessionId id) override { ended.push_back(id); }

@@ -101,6 +101,7 @@ struct Host final : c2s::StreamHost, c2s::SessionHost {
     }
     // SessionHost
     const c2s::SmSettings& smSettings() override { return settings.sm; }
+    bool stopping() const override { return false; }
     void resumable(const std::string&, router::SessionId) override {}
     void notResumable(const std::string&) override {}
     void sessionEnded(router::SessionId) override {}

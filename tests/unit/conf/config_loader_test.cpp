@@ -447,9 +447,8 @@ TEST_CASE("keys of features not built yet are errors at their line", "[conf]") {
         // `enabled = false` too: the table does nothing either way.
         {"modules.mam", "[modules.mam]\nenabled = false\n", 8, 10},
         {"modules.csi", "[modules]\ncsi = { enabled = true }\n", 9, 1},
-        {"modules.sm", "modules.sm.resume_timeout_s = 60\n", 8, 9},
         {"modules.muc", "[modules.muc]\ndomain = \"rooms.example.org\"\n", 8, 10},
-        {"modules.push", "[modules.push]\nenabled = true\n", 8, 10},
+        {"modules.push", "modules.push.enabled = true\n", 8, 9},
     };
     std::set<std::string> covered;
     for (const Case& c : cases) {
