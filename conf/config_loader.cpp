@@ -862,19 +862,30 @@ class Loader {
                 const toml::table& mt = *node->as_table();
                 module.enabled = valueOr<bool>(mt, "enabled", false);
                 module.options = toOptions(mt, row->path);
-                checkModule(mt, module);
+                checkModule(mt, module, config);
             }
             config.modules.emplace(module.name, std::move(module));
         }
     }
 
     /// Rules within one module that the schema rows cannot express.
-    void checkModule(const toml::table& t, const ModuleConfig& module) {
+    void checkModule(const toml::table& t, const ModuleConfig& module, const Config& config) {
         const std::string prefix = "modules." + module.name;
         const Location at = locationOf(t, kRootLocation);
         if (module.enabled) {
             if (const std::string* domain = module.options.findString("domain")) {
                 claimDomain(*domain, prefix + ".domain", where(t, "domain", at));
+            } else if (module.name == "muc") {
+                // The default: a chat service at conference.<host> for each host (a duplicate
+                // host has been reported already).
+                std::set<std::string> hosts;
+                for (const HostConfig& host : config.hosts) {
+                    if (hosts.insert(host.domain).second) {
+                        claimDomain("conference." + host.domain,
+                                    prefix + ".domain (by default conference." + host.domain + ")",
+                                    at);
+                    }
+                }
             }
         }
         if (module.name == "upload" && module.enabled) {

@@ -299,7 +299,8 @@ std::vector<KeyInfo> buildSchema() {
         string("modules.muc.domain", "", StringFormat::Domain,
                "domain of the chat service (default: conference.<domain> of each host)"),
         integer("modules.muc.max_history", "50", 0, 10'000,
-                "messages of history sent to a joining occupant"),
+                "most messages of discussion history a room keeps and sends to a newcomer (the "
+                "ceiling of the owners' muc#maxhistoryfetch; new rooms keep 20, or this if less)"),
         section("modules.upload", "HTTP file upload (XEP-0363); needs an http or https listener"),
         enabled("modules.upload.enabled", false),
         string("modules.upload.domain", "", StringFormat::Domain,
@@ -363,7 +364,6 @@ const std::vector<NotYetBuilt>& notYetBuilt() {
         {"modules.carbons"},                      // XEP-0280
         {"modules.mam"},                          // XEP-0313
         {"modules.csi"},                          // XEP-0352
-        {"modules.muc"},                          // XEP-0045
         {"modules.push"},                         // XEP-0357
     };
     return entries;

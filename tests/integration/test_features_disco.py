@@ -37,7 +37,9 @@ def test_server_disco_items_and_unknown_nodes(server, users):
     reply = c.iq(f"<query xmlns='{NS_DISCO_ITEMS}'/>", to="localhost")
     assert reply.get("type") == "result", to_str(reply)
     items = reply.find(q(NS_DISCO_ITEMS, "query"))
-    assert items is not None and len(items) == 0, to_str(reply)
+    # The chat service (XEP-0045 §6.1) is the only item of the default configuration.
+    assert items is not None, to_str(reply)
+    assert [(i.get("jid"), i.get("node")) for i in items] == [("conference.localhost", None)]
     # XEP-0030 §3.2, §4.2: a node we do not know.
     reply = disco_info(c, "localhost", node="no-such-node")
     assert stanza_error_condition(reply) == "item-not-found", to_str(reply)

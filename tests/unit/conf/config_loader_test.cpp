@@ -105,9 +105,10 @@ TEST_CASE("every module is present with its defaults; only register and upload a
     CHECK(c.module("pep").options.getInt("max_items") == 100);
     CHECK(c.module("pep").options.getInt("max_nodes") == 100);
     CHECK(c.module("register").options.getInt("min_interval_s") == 60);
+    CHECK(c.module("muc").options.getInt("max_history") == 50);
+    CHECK(c.module("muc").options.findString("domain") == nullptr);
     // Modules not built yet are not in the model at all.
     CHECK_FALSE(c.modules.contains("mam"));
-    CHECK_FALSE(c.modules.contains("muc"));
     // `enabled` is the module's switch, not an option.
     CHECK_FALSE(c.module("roster").options.has("enabled"));
 }
@@ -447,7 +448,6 @@ TEST_CASE("keys of features not built yet are errors at their line", "[conf]") {
         // `enabled = false` too: the table does nothing either way.
         {"modules.mam", "[modules.mam]\nenabled = false\n", 8, 10},
         {"modules.csi", "[modules]\ncsi = { enabled = true }\n", 9, 1},
-        {"modules.muc", "[modules.muc]\ndomain = \"rooms.example.org\"\n", 8, 10},
         {"modules.push", "modules.push.enabled = true\n", 8, 9},
     };
     std::set<std::string> covered;
@@ -499,6 +499,24 @@ TEST_CASE("duplicate domains are rejected", "[conf]") {
                                 "hosts[1].domain");
         CHECK(e.line == 9);
         CHECK(e.message == "\"example.org\" is already used by hosts[0].domain (line 7)");
+    }
+    SECTION("the chat service's domain is a host's") {
+        const auto e = errorFor(errorsOf(kMinimal + "[modules.muc]\ndomain = \"Example.org\"\n"),
+                                "modules.muc.domain");
+        CHECK(e.line == 9);
+        CHECK(e.message == "\"example.org\" is already used by hosts[0].domain (line 7)");
+    }
+    SECTION("a host at the chat service's default domain") {
+        const auto e =
+            errorFor(errorsOf(kMinimal + "[[hosts]]\ndomain = \"conference.example.org\"\n"),
+                     "modules.muc.domain (by default conference.example.org)");
+        CHECK(e.message ==
+              "\"conference.example.org\" is already used by hosts[1].domain (line 9)");
+        // Without the default, nothing clashes.
+        const Config c = load(kMinimal +
+                              "[[hosts]]\ndomain = \"conference.example.org\"\n"
+                              "[modules.muc]\ndomain = \"rooms.example.org\"\n");
+        CHECK(*c.module("muc").options.findString("domain") == "rooms.example.org");
     }
     SECTION("a static route to a local domain") {
         const auto e = errorFor(errorsOf(kMinimal + "[s2s.routes]\n\"Example.org\" = \"h:1\"\n"),
