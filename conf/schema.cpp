@@ -301,6 +301,10 @@ std::vector<KeyInfo> buildSchema() {
         integer("modules.muc.max_history", "50", 0, 10'000,
                 "most messages of discussion history a room keeps and sends to a newcomer (the "
                 "ceiling of the owners' muc#maxhistoryfetch; new rooms keep 20, or this if less)"),
+        choice("modules.muc.create_rooms", "\"local\"", {"local", "nobody"},
+               "who may create rooms: the accounts of this server's hosts, or nobody"),
+        integer("modules.muc.max_occupants", "1000", 1, 100'000,
+                "most occupants of one room (the ceiling of the owners' muc#roomconfig_maxusers)"),
         section("modules.upload", "HTTP file upload (XEP-0363); needs an http or https listener"),
         enabled("modules.upload.enabled", false),
         string("modules.upload.domain", "", StringFormat::Domain,

@@ -166,3 +166,18 @@ def form_values(x: ET.Element) -> dict:
     for f in x.findall(q(NS_DATA, "field")):
         out[f.get("var")] = [v.text or "" for v in f.findall(q(NS_DATA, "value"))]
     return out
+
+
+def admin_set(c: RawClient, room: str, items: str) -> ET.Element:
+    """A muc#admin set with these <item/>s; returns the reply."""
+    return c.iq(f"<query xmlns='{NS_MUC_ADMIN}'>{items}</query>", to=room, type_="set")
+
+
+def admin_list(c: RawClient, room: str, attr: str) -> ET.Element:
+    """A muc#admin get of one list (attr: "affiliation='member'", "role='moderator'")."""
+    return c.iq(f"<query xmlns='{NS_MUC_ADMIN}'><item {attr}/></query>", to=room)
+
+
+def list_items(reply: ET.Element) -> list[ET.Element]:
+    assert reply.get("type") == "result", to_str(reply)
+    return reply.find(q(NS_MUC_ADMIN, "query")).findall(q(NS_MUC_ADMIN, "item"))

@@ -102,10 +102,11 @@ def test_component_exchanges_messages_and_iqs_with_users(server, users):
             pong = await gw["xep_0199"].send_ping(alice.boundjid.full, ifrom=DOMAIN, timeout=10)
             assert pong["type"] == "result"
             assert pong["from"] == alice.boundjid
-            # The host lists its components (connected or not) in disco#items.
+            # The host lists its components (connected or not) in disco#items, beside its chat
+            # service.
             items = await alice["xep_0030"].get_items(jid="localhost", timeout=10)
             listed = {item[0] for item in items["disco_items"]["items"]}
-            assert listed == {DOMAIN, "other.localhost"}
+            assert listed == {DOMAIN, "other.localhost", "conference.localhost"}
         finally:
             await alice.close()
             await gw.close()

@@ -474,3 +474,28 @@ def test_persistent_rooms_survive_a_restart(server, users):
     leave(alice, kept, "alice")
     r = alice.iq(f"<query xmlns='{NS_DISCO_INFO}'/>", to=kept)
     assert stanza_error_condition(r) == "item-not-found", to_str(r)
+
+
+@pytest.mark.corvid(config={"modules": {"muc": {"create_rooms": "nobody"}}})
+def test_room_creation_can_be_closed(server, users):
+    (alice,) = clients(server, users, "alice")
+    cond, err = join_error(alice, room_jid("new"), "alice")
+    assert cond == "not-allowed", to_str(err)
+    text = err.findtext(f"{q(NS_CLIENT, 'error')}/{{urn:ietf:params:xml:ns:xmpp-stanzas}}text")
+    assert "no new rooms" in text, text
+
+
+@pytest.mark.corvid(config={"modules": {"muc": {"max_occupants": 2}}})
+def test_service_limit_on_occupants(server, users):
+    alice, bob, carol = clients(server, users, "alice", "bob", "carol")
+    room = room_jid("small")
+    create_room(alice, room, "alice")
+    # The owner may not raise the room's limit above the service's.
+    r = submit_config(alice, room, {"muc#roomconfig_maxusers": "3"})
+    assert stanza_error_condition(r) == "not-acceptable", to_str(r)
+    join(bob, room, "bob")
+    cond, err = join_error(carol, room, "carol")
+    assert cond == "service-unavailable", to_str(err)
+    assert err.find(q(NS_CLIENT, "error")).get("type") == "wait"
+    leave(bob, room, "bob")
+    join(carol, room, "carol")

@@ -22,6 +22,9 @@ class MucModule final : public Module {
         muc::ServiceSettings base;
         base.limits.maxHistory = static_cast<int>(options.getInt("max_history"));
         base.defaults.historyLength = std::min(kDefaultHistory, base.limits.maxHistory);
+        base.limits.maxUsers = static_cast<int>(options.getInt("max_occupants"));
+        base.createRooms = options.getString("create_rooms") == "nobody" ? muc::CreateRooms::Nobody
+                                                                         : muc::CreateRooms::Local;
         std::vector<std::string> domains;
         if (const std::string* domain = options.findString("domain")) {
             domains.push_back(*domain);

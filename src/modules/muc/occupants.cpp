@@ -40,6 +40,11 @@ Occupant* OccupantTable::byRealJid(const Jid& full) {
     return it == nickOf_.end() ? nullptr : byNick(it->second);
 }
 
+const Occupant* OccupantTable::byRealJid(const Jid& full) const {
+    auto it = nickOf_.find(full);
+    return it == nickOf_.end() ? nullptr : byNick(it->second);
+}
+
 Occupant& OccupantTable::add(std::string nick, const Jid& full, Role role, xml::Element presence) {
     assert(!byNick_.contains(nick) && !nickOf_.contains(full));
     Occupant o{nick, full.bare(), role, {}};

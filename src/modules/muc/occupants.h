@@ -40,6 +40,7 @@ class OccupantTable {
     const Occupant* byNick(std::string_view nick) const;
     /// The occupant that `full` (a real full JID) is a session of.
     Occupant* byRealJid(const stanza::Jid& full);
+    const Occupant* byRealJid(const stanza::Jid& full) const;
 
     /// A new occupant with its first session (the nickname must be free).
     Occupant& add(std::string nick, const stanza::Jid& full, Role role, xml::Element presence);

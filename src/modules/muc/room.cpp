@@ -45,7 +45,7 @@ void Room::handle(xml::Element&& stanza, const Jid& from, const Jid& to) {
         handleMessage(std::move(stanza), from, to);
     } else if (kind == "iq") {
         if (to.hasResource()) {
-            // TODO: forward iqs to occupants and answer XEP-0410 self-pings.
+            // Iqs to occupants (vCard requests, XEP-0410 self-pings) are not passed on yet.
             if (stanza.attr("type") == "get" || stanza.attr("type") == "set") {
                 fail(stanza, StanzaCondition::ServiceUnavailable,
                      "this service does not pass iqs on to occupants");
@@ -127,6 +127,8 @@ void Room::handleIqToRoom(const xml::Element& iq, const Jid& from) {
         }
     } else if (payload->is("query", ns::kMucOwner)) {
         handleOwner(iq, from);
+    } else if (payload->is("query", ns::kMucAdmin)) {
+        handleAdmin(iq, from);
     } else if (payload->is("ping", ns::kPing) && type == "get") {
         reply(iq);
     } else {

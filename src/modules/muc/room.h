@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <expected>
 #include <functional>
 #include <map>
 #include <optional>
@@ -25,6 +26,13 @@ struct AffiliationEntry {
     Affiliation affiliation = Affiliation::None;
     std::string nick;  ///< reserved nickname, "" for none
     std::string reason;
+};
+
+/// What the muc#user item of a presence says besides affiliation and role (XEP-0045 §8.2,
+/// §9.1): why, and the nickname of the moderator who did it.
+struct ItemNote {
+    std::string_view reason;
+    std::string_view actor;
 };
 
 /// The room's subject (XEP-0045 §8.1).
@@ -97,21 +105,27 @@ class Room {
                         bool resync);
     void leave(Occupant& occupant, const stanza::Jid& from, const xml::Element* presence,
                std::initializer_list<int> codes);
-    /// Why `from` may not enter under `nick` (a stanza error), or none.
-    std::optional<std::pair<stanza::StanzaCondition, std::string>> refuseEntry(
-        const stanza::Jid& from, std::string_view nick, const xml::Element& mucX) const;
+    /// A stanza error's condition and text.
+    using Refusal = std::pair<stanza::StanzaCondition, std::string>;
+    /// Why `from` may not enter under `nick`, or none.
+    std::optional<Refusal> refuseEntry(const stanza::Jid& from, std::string_view nick,
+                                       const xml::Element& mucX) const;
     /// `base` (a presence without MUC extensions) as sent from the occupant JID of `nick`, with
     /// the muc#user item (the real JID when `real` is given) and `codes`; 'to' is the caller's.
     xml::Element mucPresence(const xml::Element& base, std::string_view nick,
                              Affiliation affiliation, Role role, const stanza::Jid* real,
-                             const std::vector<int>& codes, std::string_view newNick = {}) const;
+                             const std::vector<int>& codes, std::string_view newNick = {},
+                             const ItemNote& note = {}) const;
     /// Sends `base` as the presence of `occupant`'s session `real` to every session in the room
     /// except `except`: the occupant's own sessions get 110 and `selfCodes`, the others `codes`
     /// and the real JID if they may see it (XEP-0045 §7.2.3, §7.2.4).
     void broadcastPresence(const xml::Element& base, const Occupant& occupant,
                            const stanza::Jid& real, Role role, const std::vector<int>& codes,
                            const std::vector<int>& selfCodes, std::string_view newNick = {},
-                           const stanza::Jid* except = nullptr);
+                           const stanza::Jid* except = nullptr, const ItemNote& note = {});
+    /// Takes every session of `occupant` out of the room, telling everyone with `codes` (a
+    /// kick, a ban ...).
+    void removeOccupant(Occupant& occupant, const std::vector<int>& codes, const ItemNote& note);
     /// Occupant list, self-presence, history and subject to a session that joined (§7.2).
     void sendRoomState(const Occupant& occupant, const stanza::Jid& to,
                        const std::vector<int>& selfCodes, std::string_view id,
@@ -125,6 +139,26 @@ class Room {
     /// An error a session's server or client returned for something the room sent it.
     void deliveryError(const xml::Element& error, const stanza::Jid& from);
     xml::Element subjectMessage(const stanza::Jid& to) const;
+
+    // --- room_admin.cpp: roles and affiliations (XEP-0045 §8, §9, §10.3-§10.8) ---
+    /// One change a muc#admin set asks for: a role (by nickname) or an affiliation (by JID).
+    struct AdminChange {
+        bool isRole = false;
+        std::string nick;  ///< role: the occupant; affiliation: the nickname to reserve, if any
+        Role role = Role::None;
+        std::string jid;  ///< affiliation: a bare JID or a domain
+        Affiliation affiliation = Affiliation::None;
+        std::string reason;
+    };
+    void handleAdmin(const xml::Element& iq, const stanza::Jid& from);
+    void adminList(const xml::Element& iq, const stanza::Jid& from, const xml::Element& item);
+    /// Reads the items of a muc#admin set, or why they are not a valid request.
+    std::expected<std::vector<AdminChange>, Refusal> parseAdminItems(const xml::Element& query,
+                                                                     const stanza::Jid& from) const;
+    /// Why `from` may not make these changes, or none.
+    std::optional<Refusal> refuseAdmin(const stanza::Jid& from,
+                                       const std::vector<AdminChange>& changes) const;
+    void applyAdmin(const stanza::Jid& from, const std::vector<AdminChange>& changes);
 
     // --- room_owner.cpp: configuration and destruction (XEP-0045 §10) ---
     void handleOwner(const xml::Element& iq, const stanza::Jid& from);

@@ -14,9 +14,13 @@ namespace corvid::modules::muc {
 
 class Room;
 
+/// Who may create rooms (modules.muc.create_rooms).
+enum class CreateRooms : std::uint8_t { Local, Nobody };
+
 /// The settings of one chat service (from [modules.muc]).
 struct ServiceSettings {
-    std::string domain;   ///< conference.example.org
+    std::string domain;  ///< conference.example.org
+    CreateRooms createRooms = CreateRooms::Local;
     ConfigLimits limits;  ///< what owners may configure
     RoomConfig defaults;  ///< the configuration of a new room
 };

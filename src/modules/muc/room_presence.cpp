@@ -117,9 +117,8 @@ void Room::handlePresence(xml::Element&& presence, const Jid& from, const Jid& t
     updatePresence(*occupant, std::move(presence), from, mucX != nullptr);
 }
 
-std::optional<std::pair<StanzaCondition, std::string>> Room::refuseEntry(
-    const Jid& from, std::string_view nick, const xml::Element& mucX) const {
-    using Refusal = std::pair<StanzaCondition, std::string>;
+std::optional<Room::Refusal> Room::refuseEntry(const Jid& from, std::string_view nick,
+                                               const xml::Element& mucX) const {
     const Affiliation affiliation = affiliationOf(from);
     if (affiliation == Affiliation::Outcast) {
         return Refusal{StanzaCondition::Forbidden, "you are banned from this room"};
@@ -149,7 +148,10 @@ std::optional<std::pair<StanzaCondition, std::string>> Room::refuseEntry(
             return Refusal{StanzaCondition::Conflict, "this nickname is reserved by a member"};
         }
     }
-    const std::size_t limit = static_cast<std::size_t>(config_.maxUsers);
+    // muc#roomconfig_maxusers, or the service's limit when the owner set none.
+    const int maxUsers =
+        config_.maxUsers != 0 ? config_.maxUsers : host_.settings().limits.maxUsers;
+    const auto limit = static_cast<std::size_t>(maxUsers);
     if (holder == nullptr && limit != 0 && occupants_.size() >= limit &&
         affiliation < Affiliation::Admin) {
         return Refusal{StanzaCondition::ServiceUnavailable, "the room is full"};
@@ -280,6 +282,19 @@ void Room::leave(Occupant& occupant, const Jid& from, const xml::Element* presen
     }
 }
 
+void Room::removeOccupant(Occupant& occupant, const std::vector<int>& codes, const ItemNote& note) {
+    const Jid shown = occupant.current().jid;
+    broadcastPresence(unavailablePresence(nullptr), occupant, shown, Role::None, codes, codes, {},
+                      nullptr, note);
+    std::vector<Jid> sessions;
+    for (const auto& s : occupant.sessions) {
+        sessions.push_back(s.jid);
+    }
+    for (const Jid& s : sessions) {
+        occupants_.removeSession(occupant, s);  // the last one takes the occupant
+    }
+}
+
 xml::Element Room::desyncKick(const xml::Element& presence, const Jid& from, const Jid& to) {
     // XEP-0045 §7.2.1 (since 1.32): presence without <x/> from someone who is not in the room
     // is a client that lost track of it; it learns so from a kick with 110, 307 and 333.
@@ -303,7 +318,8 @@ xml::Element Room::desyncKick(const xml::Element& presence, const Jid& from, con
 
 xml::Element Room::mucPresence(const xml::Element& base, std::string_view nick,
                                Affiliation affiliation, Role role, const Jid* real,
-                               const std::vector<int>& codes, std::string_view newNick) const {
+                               const std::vector<int>& codes, std::string_view newNick,
+                               const ItemNote& note) const {
     xml::Element p = base;
     p.setAttr("from", occupantJid(nick).full());
     xml::Element& x = p.addChild("x", ns::kMucUser);
@@ -316,6 +332,12 @@ xml::Element Room::mucPresence(const xml::Element& base, std::string_view nick,
     if (!newNick.empty()) {
         item.setAttr("nick", std::string(newNick));
     }
+    if (!note.actor.empty()) {
+        item.addChild("actor").setAttr("nick", std::string(note.actor));
+    }
+    if (!note.reason.empty()) {
+        item.addTextChild("reason", note.reason);
+    }
     for (int code : codes) {
         x.addChild("status").setAttr("code", std::to_string(code));
     }
@@ -325,15 +347,16 @@ xml::Element Room::mucPresence(const xml::Element& base, std::string_view nick,
 void Room::broadcastPresence(const xml::Element& base, const Occupant& occupant, const Jid& real,
                              Role role, const std::vector<int>& codes,
                              const std::vector<int>& selfCodes, std::string_view newNick,
-                             const Jid* except) {
+                             const Jid* except, const ItemNote& note) {
     const Affiliation affiliation = affiliationOf(real);
     const std::string nick = occupant.nick;
     // Built once per kind of recipient; each copy only gets its 'to'.
-    const xml::Element withJid = mucPresence(base, nick, affiliation, role, &real, codes, newNick);
+    const xml::Element withJid =
+        mucPresence(base, nick, affiliation, role, &real, codes, newNick, note);
     const xml::Element withoutJid =
-        mucPresence(base, nick, affiliation, role, nullptr, codes, newNick);
+        mucPresence(base, nick, affiliation, role, nullptr, codes, newNick, note);
     const xml::Element self =
-        mucPresence(base, nick, affiliation, role, &real, withSelf(selfCodes), newNick);
+        mucPresence(base, nick, affiliation, role, &real, withSelf(selfCodes), newNick, note);
     for (const auto& [n, viewer] : occupants_) {
         const bool own = &viewer == &occupant;
         const xml::Element& variant = own ? self : seesRealJids(viewer) ? withJid : withoutJid;

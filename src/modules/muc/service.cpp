@@ -256,9 +256,14 @@ void MucService::loaded(
     }
 }
 
-bool MucService::mayCreate(const Jid& from) const {
-    // Accounts of the hosts served here.
-    return router_.isLocalDomain(from.domain()) && !from.local().empty();
+std::optional<std::string> MucService::refuseCreate(const Jid& from) const {
+    if (settings_.createRooms == CreateRooms::Nobody) {
+        return "no new rooms can be created on this service";
+    }
+    if (!router_.isLocalDomain(from.domain()) || from.local().empty()) {
+        return "only accounts of this server may create rooms here";
+    }
+    return std::nullopt;
 }
 
 void MucService::absent(xml::Element&& stanza, const Jid& from, const Jid& to) {
@@ -273,9 +278,8 @@ void MucService::absent(xml::Element&& stanza, const Jid& from, const Jid& to) {
             router_.route(Room::desyncKick(stanza, from, to));
             return;
         }
-        if (!mayCreate(from)) {
-            fail(stanza, StanzaCondition::NotAllowed,
-                 "only accounts of this server may create rooms here");
+        if (auto refusal = refuseCreate(from)) {
+            fail(stanza, StanzaCondition::NotAllowed, *refusal);  // XEP-0045 §10.1.1
             return;
         }
         // XEP-0045 §10.1.1: a new room, locked until its owner configures it.

@@ -54,7 +54,8 @@ class MucService final : public RoomHost {
                 std::expected<std::optional<storage::MucStoredRoom>, storage::StoreError> result);
     /// A stanza for a room that does not exist: a join may create it (XEP-0045 §10.1).
     void absent(xml::Element&& stanza, const stanza::Jid& from, const stanza::Jid& to);
-    bool mayCreate(const stanza::Jid& from) const;
+    /// Why `from` may not create a room here (modules.muc.create_rooms), or none.
+    std::optional<std::string> refuseCreate(const stanza::Jid& from) const;
     /// Hands the stanza to the room, then drops the room if it has finished.
     void deliver(Room& room, xml::Element&& stanza, const stanza::Jid& from, const stanza::Jid& to);
     void dropIfFinished(const std::string& name);

@@ -107,6 +107,8 @@ TEST_CASE("every module is present with its defaults; only register and upload a
     CHECK(c.module("register").options.getInt("min_interval_s") == 60);
     CHECK(c.module("muc").options.getInt("max_history") == 50);
     CHECK(c.module("muc").options.findString("domain") == nullptr);
+    CHECK(c.module("muc").options.getString("create_rooms") == "local");
+    CHECK(c.module("muc").options.getInt("max_occupants") == 1000);
     // Modules not built yet are not in the model at all.
     CHECK_FALSE(c.modules.contains("mam"));
     // `enabled` is the module's switch, not an option.
