@@ -108,6 +108,24 @@ void C2sManager::accept(evutil_socket_t fd, std::string ip, bool directTls) {
     streams_.emplace(id, StreamSlot{std::move(stream), std::move(ip)});
 }
 
+bool C2sManager::adopt(std::string ip, ClientStream::ConnectionFactory connect) {
+    std::size_t& count = connectionsPerIp_[ip];
+    if (stopping_ || count >= maxConnectionsPerIp_) {
+        log::warn("refusing connection from {}: {}", ip,
+                  stopping_ ? "shutting down" : std::to_string(count) + " connections already");
+        if (count == 0) {
+            connectionsPerIp_.erase(ip);
+        }
+        return false;
+    }
+    ++count;
+    const StreamId id = nextId_++;
+    auto stream =
+        std::make_unique<ClientStream>(static_cast<StreamHost&>(*this), id, std::move(connect));
+    streams_.emplace(id, StreamSlot{std::move(stream), std::move(ip)});
+    return true;
+}
+
 void C2sManager::streamFinished(StreamId id) {
     auto it = streams_.find(id);
     if (it == streams_.end()) {

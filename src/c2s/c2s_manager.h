@@ -49,6 +49,9 @@ class C2sManager final : private StreamHost, private SessionHost {
     /// A connection accepted on a c2s listener (direct TLS or not). Refused (closed) past
     /// limits.max_connections_per_ip and while shutting down.
     void accept(evutil_socket_t fd, std::string ip, bool directTls);
+    /// A client connection of another kind (XMPP over WebSocket, RFC 7395), made by `connect`.
+    /// False when refused (connections per IP, shutdown): `connect` was not called.
+    bool adopt(std::string ip, ClientStream::ConnectionFactory connect);
 
     /// PostgreSQL is up: load the secrets logins need.
     void databaseReady();

@@ -1,6 +1,7 @@
 #include "c2s/client_stream.h"
 
 #include "c2s/client_session.h"
+#include "c2s/xmpp_stream_connection.h"
 
 #include <algorithm>
 #include <charconv>
@@ -74,9 +75,16 @@ ClientStream::ClientStream(StreamHost& host, StreamId id, evutil_socket_t fd,
                            std::string peerAddress, bool directTls)
     : host_(host),
       id_(id),
-      stream_(host.base(), fd, std::move(peerAddress), *this, streamOptions(host.c2sSettings()),
-              directTls ? host.tls().newServerSsl() : nullptr),
+      conn_(std::make_unique<XmppStreamConnection>(
+          host.base(), fd, std::move(peerAddress), static_cast<stream::XmppStream::Owner&>(*this),
+          streamOptions(host.c2sSettings()), directTls ? host.tls().newServerSsl() : nullptr)),
       sasl_(std::make_unique<SaslState>()) {
+    startAuthTimer();
+}
+
+ClientStream::ClientStream(StreamHost& host, StreamId id, ConnectionFactory connect)
+    : host_(host), id_(id), sasl_(std::make_unique<SaslState>()) {
+    conn_ = connect(static_cast<stream::XmppStream::Owner&>(*this));
     startAuthTimer();
 }
 
@@ -120,12 +128,12 @@ bool ClientStream::transitionTo(State next) {
         return true;
     }
     if (!allowed(state_, next)) {
-        log::error("c2s {} {}: no transition {} -> {}; closing", id_, stream_.peerAddress(),
+        log::error("c2s {} {}: no transition {} -> {}; closing", id_, conn_->peerAddress(),
                    toString(state_), toString(next));
         closeWithError(StreamCondition::InternalServerError, "negotiation went wrong");
         return false;
     }
-    log::trace("c2s {} {}: {} -> {}", id_, stream_.peerAddress(), toString(state_), toString(next));
+    log::trace("c2s {} {}: {} -> {}", id_, conn_->peerAddress(), toString(state_), toString(next));
     state_ = next;
     return true;
 }
@@ -152,8 +160,7 @@ void ClientStream::onDeadline() {
     if (!pastHeaderDeadline_) {
         pastHeaderDeadline_ = true;
         if (domain_.empty()) {
-            log::info("c2s {} {}: no stream header within {} s; closing", id_,
-                      stream_.peerAddress(),
+            log::info("c2s {} {}: no stream header within {} s; closing", id_, conn_->peerAddress(),
                       std::min(s.streamHeaderTimeoutSeconds, s.authTimeoutSeconds));
             closeWithError(StreamCondition::ConnectionTimeout, "no stream header in time");
             return;
@@ -164,7 +171,7 @@ void ClientStream::onDeadline() {
             return;
         }
     }
-    log::info("c2s {} {}: not authenticated within {} s; closing", id_, stream_.peerAddress(),
+    log::info("c2s {} {}: not authenticated within {} s; closing", id_, conn_->peerAddress(),
               s.authTimeoutSeconds);
     closeWithError(StreamCondition::ConnectionTimeout,
                    authenticated_ ? "no resource bound in time" : "authentication took too long");
@@ -187,9 +194,7 @@ void ClientStream::onStreamHeader(xml::StreamHeader&& header) {
     // RFC 6120 §4.7.1: our header answers with our own domain as 'from' when we know it. Nothing
     // reads the stream id later, so it is not kept.
     const std::string streamId = util::randomId(16);
-    stream_.sendRaw(stream::makeStreamHeader(ns::kClient, known ? std::string_view(*domain) : "",
-                                             from, streamId, "en"));
-    stream_.markHeaderSent();
+    conn_->sendStreamHeader(known ? std::string_view(*domain) : "", from, streamId, "en");
 
     if (header.defaultNs != ns::kClient) {
         closeWithError(StreamCondition::InvalidNamespace,
@@ -230,8 +235,8 @@ void ClientStream::sendFeatures() {
             features.addChild(std::move(extra));
         }
     } else {
-        const bool tls = stream_.encrypted();
-        if (!tls) {
+        const bool tls = conn_->encrypted();
+        if (!tls && conn_->canStartTls()) {
             xml::Element& starttls = features.addChild("starttls", ns::kTls);
             if (!settings.allowPlaintext) {
                 starttls.addChild("required");
@@ -258,7 +263,7 @@ void ClientStream::sendFeatures() {
             }
         }
     }
-    stream_.send(features);
+    conn_->send(features);
 }
 
 void ClientStream::onStanza(xml::Element&& element) {
@@ -286,11 +291,13 @@ void ClientStream::onStreamEnd() {
 }
 
 void ClientStream::onParseError(const xml::ParseError& error) {
-    log::info("c2s {} {}: XML error: {}", id_, stream_.peerAddress(), error.detail);
+    log::info("c2s {} {}: XML error: {}", id_, conn_->peerAddress(), error.detail);
 }
 
 void ClientStream::onTlsReady() {
-    log::debug("c2s {}: TLS {} established", id_, SSL_get_version(stream_.ssl()));
+    if (SSL* ssl = conn_->bindingTls()) {
+        log::debug("c2s {}: TLS {} established", id_, SSL_get_version(ssl));
+    }
     if (state_ == State::TlsHandshake) {
         transitionTo(State::Connected);
     }
@@ -311,15 +318,15 @@ void ClientStream::onClosed() {
 
 void ClientStream::sessionLeft() {
     session_ = nullptr;
-    if (state_ == State::Established && !stream_.closing()) {
+    if (state_ == State::Established && !conn_->closing()) {
         // Nothing to carry any more (the session moved to another transport or ended).
-        stream_.close();
+        conn_->close();
     }
 }
 
 void ClientStream::closeWithError(StreamCondition condition, std::string_view text) {
     log::debug("c2s {}: closing with <{}/>: {}", id_, stanza::toString(condition), text);
-    stream_.closeWithError(condition, text);
+    conn_->closeWithError(condition, text);
 }
 
 // --- negotiation ---
@@ -327,13 +334,13 @@ void ClientStream::closeWithError(StreamCondition condition, std::string_view te
 void ClientStream::handleNegotiation(xml::Element&& element) {
     const std::string& name = element.name();
     const std::string& elementNs = element.ns();
-    const bool tls = stream_.encrypted();
+    const bool tls = conn_->encrypted();
     const C2sSettings& settings = host_.c2sSettings();
 
     if (elementNs == ns::kTls && name == "starttls") {
-        if (tls || authenticated_ || state_ != State::Negotiating) {
-            stream_.send(xml::Element("failure", std::string(ns::kTls)));
-            stream_.close();
+        if (tls || authenticated_ || state_ != State::Negotiating || !conn_->canStartTls()) {
+            conn_->send(xml::Element("failure", std::string(ns::kTls)));
+            conn_->close();
             return;
         }
         handleStartTls();
@@ -369,10 +376,10 @@ void ClientStream::handleNegotiation(xml::Element&& element) {
         if (handler != nullptr && !element.attr("id").empty()) {
             StreamHost& host = host_;
             const StreamId id = id_;
-            (*handler)(element, domain_, stream_.peerAddress(), [&host, id](xml::Element reply) {
+            (*handler)(element, domain_, conn_->peerAddress(), [&host, id](xml::Element reply) {
                 if (ClientStream* self = host.findStream(id);
                     self != nullptr && self->state_ == State::Negotiating) {
-                    self->stream_.send(reply);
+                    self->conn_->send(reply);
                 }
             });
             return;
@@ -395,14 +402,14 @@ void ClientStream::handleNegotiation(xml::Element&& element) {
 }
 
 void ClientStream::handleStartTls() {
-    stream_.send(xml::Element("proceed", std::string(ns::kTls)));
+    conn_->send(xml::Element("proceed", std::string(ns::kTls)));
     transitionTo(State::TlsHandshake);
-    stream_.startTls(host_.tls().newServerSsl());
+    conn_->startTls(host_.tls().newServerSsl());
 }
 
 sasl::ChannelBindings ClientStream::channelBindings() const {
     sasl::ChannelBindings b;
-    if (SSL* ssl = stream_.ssl(); ssl != nullptr && stream_.encrypted()) {
+    if (SSL* ssl = conn_->bindingTls()) {
         b.tlsExporter = net::TlsContexts::tlsExporter(ssl);
         b.tlsServerEndPoint = net::TlsContexts::tlsServerEndPoint(ssl);
         b.tlsUnique = net::TlsContexts::tlsUnique(ssl);
@@ -415,7 +422,7 @@ void ClientStream::handleAuth(const xml::Element& auth) {
         saslFailure(sasl::Failure::MalformedRequest, "an exchange is already running");
         return;
     }
-    if (host_.authThrottle().ipBlocked(stream_.peerAddress())) {
+    if (host_.authThrottle().ipBlocked(conn_->peerAddress())) {
         saslFailure(sasl::Failure::TemporaryAuthFailure,
                     "too many failed attempts from your address; try again later");
         return;
@@ -482,14 +489,14 @@ void ClientStream::handleSaslStep(sasl::Step step) {
     using Kind = sasl::Step::Kind;
     switch (step.kind) {
         case Kind::Challenge:
-            stream_.send(saslElement("challenge", step.data));
+            conn_->send(saslElement("challenge", step.data));
             return;
         case Kind::NeedCredentials: {
             auto user = stanza::prepLocalpart(step.username);
             sasl_->user = user ? *user : step.username;
             AuthThrottle& throttle = host_.authThrottle();
             const std::string account = sasl_->user + "@" + domain_;
-            if (!user || throttle.pairBlocked(stream_.peerAddress(), account)) {
+            if (!user || throttle.pairBlocked(conn_->peerAddress(), account)) {
                 // Invalid names, and accounts this address has failed for too often, take the
                 // unknown-user path: the client sees the same exchange and the same failure as
                 // for a wrong password.
@@ -525,7 +532,7 @@ void ClientStream::handleSaslStep(sasl::Step step) {
             // keep late results away from other exchanges; this is the last line behind them.
             if (sasl_->user.empty() || *user != sasl_->user) {
                 log::error("c2s {} {}: SASL success for '{}' with the credentials of '{}'; refused",
-                           id_, stream_.peerAddress(), *user, sasl_->user);
+                           id_, conn_->peerAddress(), *user, sasl_->user);
                 saslFailure(sasl::Failure::NotAuthorized);
                 return;
             }
@@ -538,18 +545,18 @@ void ClientStream::handleSaslStep(sasl::Step step) {
                 }
             }
             if (step.data.empty()) {
-                stream_.send(xml::Element("success", std::string(ns::kSasl)));
+                conn_->send(xml::Element("success", std::string(ns::kSasl)));
             } else {
-                stream_.send(saslElement("success", step.data));
+                conn_->send(saslElement("success", step.data));
             }
-            log::info("c2s {} {}: authenticated as {}@{} ({})", id_, stream_.peerAddress(), *user,
+            log::info("c2s {} {}: authenticated as {}@{} ({})", id_, conn_->peerAddress(), *user,
                       domain_, sasl_->mechanism->name());
             authenticated_ = true;
             user_ = std::move(*bare);  // the resource comes with binding
             // No SASL on this stream any more (RFC 6120 §6.4.6).
             sasl_.reset();
-            stream_.setLimits(host_.c2sSettings().limits);
-            stream_.restartStream();
+            conn_->setLimits(host_.c2sSettings().limits);
+            conn_->restartStream();
             transitionTo(State::Connected);
             return;
         }
@@ -649,7 +656,7 @@ void ClientStream::saslFailure(sasl::Failure failure, std::string_view text) {
     if (!text.empty()) {
         e.addTextChild("text", text);
     }
-    stream_.send(e);
+    conn_->send(e);
     if (!sasl_) {
         return;  // authenticated already: no exchange to end (not expected to happen)
     }
@@ -660,15 +667,15 @@ void ClientStream::saslFailure(sasl::Failure failure, std::string_view text) {
     const bool lookedUp = !sasl_->user.empty();
     if (lookedUp &&
         (failure == sasl::Failure::NotAuthorized || failure == sasl::Failure::InvalidAuthzid)) {
-        host_.authThrottle().recordFailure(stream_.peerAddress(), sasl_->user + "@" + domain_);
-        log::info("c2s {} {}: authentication failed for '{}'", id_, stream_.peerAddress(),
+        host_.authThrottle().recordFailure(conn_->peerAddress(), sasl_->user + "@" + domain_);
+        log::info("c2s {} {}: authentication failed for '{}'", id_, conn_->peerAddress(),
                   sasl_->user);
     } else if (lookedUp && state_ == State::Authenticating &&
                failure != sasl::Failure::TemporaryAuthFailure) {
         // An exchange abandoned after its look-up (<abort/>, a second <auth/>, garbage) counts
         // against the address like a failure: otherwise starting and abandoning exchanges would
         // be a free way to make the server look credentials up and derive keys over and over.
-        host_.authThrottle().recordFailure(stream_.peerAddress(), "");
+        host_.authThrottle().recordFailure(conn_->peerAddress(), "");
     }
     endExchange();
     if (state_ == State::Authenticating) {
@@ -683,7 +690,7 @@ void ClientStream::handleSmBeforeBind(const xml::Element& element) {
         xml::Element f("failed", std::string(kSmNs));
         f.addChild(std::string(condition), std::string(ns::kStanzas));
         f.addChild("text", std::string(ns::kStanzas)).addText(std::string(text));
-        stream_.send(f);
+        conn_->send(f);
     };
     if (element.name() != "resume") {
         // <enable/> needs a bound resource (XEP-0198 §3); so does everything else.
@@ -701,7 +708,7 @@ void ClientStream::handleSmBeforeBind(const xml::Element& element) {
     }
     auto resumed = host_.resume(previd, *user_, h, *this);
     if (!resumed) {
-        log::info("c2s {} {}: no session {} of {} to resume", id_, stream_.peerAddress(), previd,
+        log::info("c2s {} {}: no session {} of {} to resume", id_, conn_->peerAddress(), previd,
                   user_->full());
         failed("item-not-found", "that session is gone or was never yours; bind a new one");
         return;
@@ -709,12 +716,12 @@ void ClientStream::handleSmBeforeBind(const xml::Element& element) {
     session_ = *resumed;
     transitionTo(State::Established);
     authTimer_.reset();
-    stream_.setIdleTimeout(host_.c2sSettings().idleTimeoutSeconds);
+    conn_->setIdleTimeout(host_.c2sSettings().idleTimeoutSeconds);
     xml::Element ok("resumed", std::string(kSmNs));
     ok.setAttr("previd", std::string(previd));
     ok.setAttr("h", std::to_string(session_->smInbound()));
-    stream_.send(ok);
-    log::info("c2s {} {}: resumed {} ({} unacknowledged sent again)", id_, stream_.peerAddress(),
+    conn_->send(ok);
+    log::info("c2s {} {}: resumed {} ({} unacknowledged sent again)", id_, conn_->peerAddress(),
               session_->jid().full(), session_->smUnacked());
     session_->resendUnacked();
 }
@@ -723,7 +730,7 @@ void ClientStream::handleBind(const xml::Element& iq) {
     auto reply = [&](StanzaCondition condition, std::string_view text) {
         xml::Element error = stanza::makeStanzaError(iq, condition, text);
         error.removeAttr("from");
-        stream_.send(error);
+        conn_->send(error);
     };
     const xml::Element* bind = iq.findChild("bind", ns::kBind);
     std::string requested = bind->childText("resource");
@@ -752,11 +759,11 @@ void ClientStream::handleBind(const xml::Element& iq) {
     session_ = *session;
     transitionTo(State::Established);
     authTimer_.reset();
-    stream_.setIdleTimeout(host_.c2sSettings().idleTimeoutSeconds);
+    conn_->setIdleTimeout(host_.c2sSettings().idleTimeoutSeconds);
     xml::Element result = iqResult(iq);
     result.addChild("bind", ns::kBind).addTextChild("jid", session_->jid().full());
-    stream_.send(result);
-    log::info("c2s {} {}: bound {}", id_, stream_.peerAddress(), session_->jid().full());
+    conn_->send(result);
+    log::info("c2s {} {}: bound {}", id_, conn_->peerAddress(), session_->jid().full());
     session_->announce();  // after the result: what modules send on Bound comes after it
 }
 

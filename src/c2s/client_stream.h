@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "c2s/connection.h"
 #include "c2s/stream_management.h"
 #include "c2s/transport.h"
 #include "router/router.h"
@@ -107,19 +108,25 @@ class ClientStream final : public Transport, private stream::XmppStream::Owner {
         Closed,          ///< the connection is gone
     };
 
+    /// A client's own TCP connection (STARTTLS, or direct TLS from the first byte).
     ClientStream(StreamHost& host, StreamId id, evutil_socket_t fd, std::string peerAddress,
                  bool directTls);
+    /// Makes the connection a stream runs over, given the stream's event sink.
+    using ConnectionFactory =
+        std::move_only_function<std::unique_ptr<Connection>(stream::XmppStream::Owner& events)>;
+    /// A stream over another kind of connection (XMPP over WebSocket, RFC 7395).
+    ClientStream(StreamHost& host, StreamId id, ConnectionFactory connect);
     ~ClientStream();
     ClientStream(const ClientStream&) = delete;
     ClientStream& operator=(const ClientStream&) = delete;
 
     // Transport (for the bound session)
-    void send(const xml::Element& element) override { stream_.send(element); }
+    void send(const xml::Element& element) override { conn_->send(element); }
     /// Sends a stream error and closes.
     void closeWithError(stanza::StreamCondition condition, std::string_view text = {}) override;
-    std::size_t outputPending() const override { return stream_.outputPending(); }
-    std::size_t outputLimit() const override { return stream_.maxOutputBytes(); }
-    const std::string& peerAddress() const override { return stream_.peerAddress(); }
+    std::size_t outputPending() const override { return conn_->outputPending(); }
+    std::size_t outputLimit() const override { return conn_->maxOutputBytes(); }
+    const std::string& peerAddress() const override { return conn_->peerAddress(); }
     void sessionLeft() override;
 
     StreamId id() const { return id_; }
@@ -127,7 +134,7 @@ class ClientStream final : public Transport, private stream::XmppStream::Owner {
     /// The session this stream carries, or nullptr (not bound yet, or it left).
     ClientSession* session() const { return session_; }
     /// Frees per-connection memory that an idle stream does not need (see XmppStream).
-    bool shedIdleMemory(int quietCallsNeeded) { return stream_.shedIdleMemory(quietCallsNeeded); }
+    bool shedIdleMemory(int quietCallsNeeded) { return conn_->shedIdleMemory(quietCallsNeeded); }
 
   private:
     // XmppStream::Owner
@@ -165,7 +172,7 @@ class ClientStream final : public Transport, private stream::XmppStream::Owner {
 
     StreamHost& host_;
     StreamId id_;
-    stream::XmppStream stream_;
+    std::unique_ptr<Connection> conn_;
     State state_ = State::Connected;
     bool authenticated_ = false;
     bool pastHeaderDeadline_ = false;   // authTimer_ is now the authentication deadline
