@@ -95,6 +95,10 @@ struct HttpConfig {
     std::chrono::seconds headerTimeout{10};
     std::chrono::seconds idleTimeout{60};
     std::size_t maxConnectionsPerIp = 32;
+    bool websocket = true;  ///< /xmpp-websocket (RFC 7395)
+    std::vector<std::string> websocketOrigins = {"*"};
+    bool trustLoopbackProxy = true;
+    std::optional<std::string> publicUrl;  ///< for host-meta (XEP-0156); unset: from Host
 };
 
 struct AuthConfig {

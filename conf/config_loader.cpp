@@ -606,6 +606,33 @@ class Loader {
         out.headerTimeout = std::chrono::seconds(valueOr<std::int64_t>(t, "header_timeout_s", 10));
         out.idleTimeout = std::chrono::seconds(valueOr<std::int64_t>(t, "idle_timeout_s", 60));
         out.maxConnectionsPerIp = size("max_connections_per_ip", out.maxConnectionsPerIp);
+        out.websocket = valueOr<bool>(t, "websocket", true);
+        if (get(t, "websocket_origins") != nullptr) {
+            out.websocketOrigins = strings(t, "websocket_origins");
+            for (const std::string& origin : out.websocketOrigins) {
+                if (!isOrigin(origin)) {
+                    error(where(t, "websocket_origins", locationOf(t, kRootLocation)),
+                          "http.websocket_origins",
+                          "'" + origin +
+                              "' is not an origin: \"*\" or scheme://host[:port], no path");
+                }
+            }
+        }
+        out.trustLoopbackProxy = valueOr<bool>(t, "trust_loopback_proxy", true);
+        out.publicUrl = value<std::string>(t, "public_url");
+    }
+
+    /// An origin as browsers send it (RFC 6454 §6.1): "https://host" or "https://host:port".
+    static bool isOrigin(std::string_view s) {
+        if (s == "*") {
+            return true;
+        }
+        const auto scheme = s.find("://");
+        if (scheme == std::string_view::npos || scheme == 0) {
+            return false;
+        }
+        const std::string_view rest = s.substr(scheme + 3);
+        return !rest.empty() && rest.find_first_of("/?# ") == std::string_view::npos;
     }
 
     void buildLimits(const toml::table& t, LimitsConfig& out) {

@@ -121,7 +121,7 @@ std::vector<KeyInfo> buildSchema() {
             choice("listeners[].type", "",
                    {"c2s", "c2s_direct_tls", "s2s", "s2s_direct_tls", "component", "http", "https"},
                    "c2s (STARTTLS), c2s_direct_tls (XEP-0368), s2s, s2s_direct_tls, "
-                   "component (XEP-0114), http or https (file upload)")),
+                   "component (XEP-0114), http or https (file upload, WebSocket, host-meta)")),
         string("listeners[].address", "\"0.0.0.0\"", StringFormat::IpAddress,
                "IPv4 or IPv6 address to bind; \"::\" for every IPv6 address"),
         integer("listeners[].port", "", 1, kPortMax,
@@ -158,7 +158,7 @@ std::vector<KeyInfo> buildSchema() {
                 "entities one session may have sent directed presence to (RFC 6121 §4.6)"),
 
         // --- [http] ---
-        section("http", "the HTTP(S) listeners (file upload)"),
+        section("http", "the HTTP(S) listeners (file upload, XMPP over WebSocket, host-meta)"),
         integer("http.max_header_bytes", "8192", 1 * kKiB, 1 * kMiB,
                 "largest request line plus headers; larger requests get 431"),
         integer("http.max_body_bytes", "1048576", 16 * kKiB, 64 * kMiB,
@@ -171,6 +171,21 @@ std::vector<KeyInfo> buildSchema() {
                 "middle of a body) is closed"),
         integer("http.max_connections_per_ip", "32", 1, 1'000'000,
                 "simultaneous HTTP connections from one IP address"),
+        boolean("http.websocket", "true",
+                "serve XMPP over WebSocket (RFC 7395) at /xmpp-websocket"),
+        {.path = "http.websocket_origins",
+         .type = ValueType::StringArray,
+         .defaultValue = "[\"*\"]",
+         .format = StringFormat::NonEmpty,
+         .doc = "origins (\"https://chat.example.org\") whose web pages may open a WebSocket; "
+                "\"*\" for any"},
+        boolean("http.trust_loopback_proxy", "true",
+                "connections from a loopback address come through a reverse proxy that "
+                "terminated TLS: they count as encrypted, the client is the last address of "
+                "X-Forwarded-For"),
+        string("http.public_url", "", StringFormat::Url,
+               "URL clients reach corvid's HTTP endpoints at (\"https://chat.example.org\"), "
+               "for the host-meta links (default: from the request's Host)"),
 
         // --- [auth] ---
         section("auth", "client authentication (SASL, RFC 6120 §6)"),

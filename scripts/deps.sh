@@ -10,7 +10,7 @@ PACKAGES=(
     ccache clang-format
     # libraries the server links against
     libexpat1-dev libssl-dev openssl libevent-dev libpq-dev libc-ares-dev libidn2-dev libicu-dev
-    libtomlplusplus-dev libspdlog-dev libhttp-parser-dev
+    libtomlplusplus-dev libspdlog-dev libhttp-parser-dev libwslay-dev
     # unit tests
     catch2
     # integration tests: a real database, real clients and other servers to talk to. Everything
@@ -28,9 +28,28 @@ PACKAGES=(
     # gateways: biboumi (an XMPP-IRC gateway, a XEP-0114 component) and ngircd, the IRC server it
     # connects to (tests/integration/gateways.py runs both on loopback)
     biboumi ngircd
+    # web clients: node runs @xmpp/client (tests/integration/web, installed below by npm ci)
+    # over WebSocket. npm comes with Debian's own package, or inside a nodejs from elsewhere.
+    nodejs
     # scripts (ps, ss)
     procps iproute2
 )
+
+# The npm packages of the web client tests, as pinned by tests/integration/web/package-lock.json.
+web_clients() {
+    local web
+    web="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/integration/web"
+    if [[ -d "$web/node_modules/@xmpp/client" && -d "$web/node_modules/ws" &&
+          "$web/node_modules/.package-lock.json" -nt "$web/package-lock.json" ]]; then
+        return 0
+    fi
+    if ! command -v npm >/dev/null; then
+        echo "deps: npm is missing (apt-get install npm, or a nodejs that includes it)" >&2
+        return 1
+    fi
+    echo "deps: installing the web client packages (npm ci in $web)"
+    npm ci --prefix "$web" --no-audit --no-fund
+}
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
@@ -39,10 +58,16 @@ for pkg in "${PACKAGES[@]}"; do
         missing+=("$pkg")
     fi
 done
+# Debian's nodejs leaves npm to its own package; other builds of nodejs include it (and conflict
+# with Debian's npm), so npm is asked for only when there is none.
+if ! command -v npm >/dev/null; then
+    missing+=(npm)
+fi
 
 if [[ ${#missing[@]} -eq 0 ]]; then
     echo "deps: all ${#PACKAGES[@]} packages are installed"
-    exit 0
+    web_clients
+    exit $?
 fi
 
 echo "deps: installing ${#missing[@]} missing packages: ${missing[*]}"
@@ -75,4 +100,5 @@ apt-get install -y --no-install-recommends \
     -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold \
     "${missing[@]}"
 
+web_clients
 echo "deps: done"

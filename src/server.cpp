@@ -100,6 +100,8 @@ Server::~Server() {
     // Sessions first: they unregister from the router and may still use the stores.
     http_.reset();
     uploadFiles_.reset();
+    websocket_.reset();
+    hostMeta_.reset();
     c2s_.reset();
     components_.reset();
     toRemoteHook_.reset();
@@ -276,6 +278,19 @@ bool Server::setUpHttp() {
         uploadFiles_ = std::make_unique<http::UploadFiles>(base_.get(), *http_, std::move(u));
         http_->addRoute("/upload/", *uploadFiles_);
     }
+    if (h.websocket) {
+        http::WebSocketSettings w;
+        w.origins = h.websocketOrigins;
+        w.trustLoopbackProxy = h.trustLoopbackProxy;
+        websocket_ = std::make_unique<http::WebSocketEndpoint>(*http_, *c2s_, std::move(w));
+        http_->addRoute("/xmpp-websocket", *websocket_);
+    }
+    http::HostMetaSettings m;
+    m.websocket = h.websocket;
+    m.publicUrl = h.publicUrl;
+    m.trustLoopbackProxy = h.trustLoopbackProxy;
+    hostMeta_ = std::make_unique<http::HostMeta>(*http_, std::move(m));
+    http_->addRoute("/.well-known/host-meta", *hostMeta_);
     return true;
 }
 

@@ -10,8 +10,10 @@
 #include "c2s/c2s_manager.h"
 #include "component/component_manager.h"
 #include "conf/config.h"
+#include "http/host_meta.h"
 #include "http/http_server.h"
 #include "http/upload_files.h"
+#include "http/websocket.h"
 #include "modules/module_registry.h"
 #include "net/tls_context.h"
 #include "router/router.h"
@@ -75,6 +77,8 @@ class Server final {
     std::unique_ptr<component::ComponentManager> components_;
     std::unique_ptr<http::HttpServer> http_;
     std::unique_ptr<http::UploadFiles> uploadFiles_;
+    std::unique_ptr<http::WebSocketEndpoint> websocket_;
+    std::unique_ptr<http::HostMeta> hostMeta_;
     util::EventPtr iqTimer_;
     std::vector<util::EventPtr> signals_;
     bool stopping_ = false;

@@ -95,6 +95,8 @@ class StreamParser {
 
     bool failed() const { return failed_; }
     bool streamOpen() const { return depth_ > 0; }
+    /// Inside the stream root and not inside a stanza (every element begun has ended).
+    bool betweenStanzas() const { return depth_ == 1; }
     /// Bytes fed since the current stanza began (what counts towards maxStanzaBytes).
     std::size_t pendingBytes() const;
 

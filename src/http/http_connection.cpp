@@ -31,33 +31,6 @@ std::string lower(std::string s) {
     return s;
 }
 
-bool hasToken(std::string_view list, std::string_view token) {
-    // A comma-separated list of tokens, compared without case (RFC 9110 §5.6.1).
-    std::size_t start = 0;
-    while (start <= list.size()) {
-        std::size_t end = list.find(',', start);
-        if (end == std::string_view::npos) {
-            end = list.size();
-        }
-        std::string_view item = list.substr(start, end - start);
-        while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) {
-            item.remove_prefix(1);
-        }
-        while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) {
-            item.remove_suffix(1);
-        }
-        if (item.size() == token.size() &&
-            std::equal(item.begin(), item.end(), token.begin(), [](char a, char b) {
-                return std::tolower(static_cast<unsigned char>(a)) ==
-                       std::tolower(static_cast<unsigned char>(b));
-            })) {
-            return true;
-        }
-        start = end + 1;
-    }
-    return false;
-}
-
 }  // namespace
 
 const http_parser_settings& HttpConnection::parserSettings() {
@@ -167,6 +140,9 @@ void HttpConnection::parseInput() {
         const std::size_t used = http_parser_execute(
             &parser_, &parserSettings(), static_cast<const char*>(chunk.iov_base), chunk.iov_len);
         evbuffer_drain(input, used);
+        if (upgraded_) {
+            break;  // the rest of the input is the new protocol's, on its new owner
+        }
         const auto error = static_cast<http_errno>(parser_.http_errno);
         if (error == HPE_PAUSED) {
             http_parser_pause(&parser_, 0);  // the loop's condition decides whether to go on
@@ -281,6 +257,11 @@ int HttpConnection::headersComplete() {
     }
     setPhase(Phase::Body);
     const BodyMode mode = handler_->onHeaders(r, RequestId{id_, sequence_});
+    if (upgraded_) {
+        // Not paused: http_parser then stops right after the headers of an Upgrade and says
+        // how many bytes they took (a pause here would leave their last byte unread).
+        return 0;
+    }
     if (closed_ || answered_ || mode == BodyMode::Answered) {
         if (!answered_ && !closed_ && !responded_) {
             refuse(500, "the handler did not answer");
@@ -298,7 +279,7 @@ int HttpConnection::headersComplete() {
     }
     // RFC 9110 §10.1.1: the client waits for this before sending a large body.
     if (const std::string* expect = r.header("expect");
-        expect && hasToken(*expect, "100-continue")) {
+        expect && headerHasToken(*expect, "100-continue")) {
         static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
         bufferevent_write(bev_, kContinue.data(), kContinue.size());
     }
@@ -338,6 +319,34 @@ int HttpConnection::onMessageComplete(http_parser* p) {
     http_parser_pause(p, 1);  // nothing more is parsed until this request is answered
     c->handler_->onRequest(std::move(c->request_), RequestId{c->id_, c->sequence_});
     return 0;
+}
+
+bufferevent* HttpConnection::upgrade(std::uint64_t sequence, const Response& response) {
+    if (closed_ || closing_ || answered_ || responded_ || sequence != sequence_ ||
+        phase_ != Phase::Body) {
+        return nullptr;
+    }
+    std::string head = "HTTP/1.1 " + std::to_string(response.status) + " ";
+    head += reasonPhrase(response.status);
+    head += "\r\n";
+    for (const auto& [name, value] : response.headers) {
+        head += name + ": " + value + "\r\n";
+    }
+    head += "\r\n";
+    bufferevent_write(bev_, head.data(), head.size());
+    evtimer_del(deadline_.get());
+    bufferevent_setcb(bev_, nullptr, nullptr, nullptr, nullptr);
+    bufferevent_set_timeouts(bev_, nullptr, nullptr);
+    bufferevent_setwatermark(bev_, EV_READ | EV_WRITE, 0, 0);
+    // This connection is over as far as HTTP goes; the bytes of the request are drained by
+    // parseInput() when the parser returns, what follows them is the new owner's.
+    responded_ = true;
+    upgraded_ = true;
+    closed_ = true;
+    closing_ = true;
+    handlerOwed_ = false;
+    event_active(closedEvent_.get(), 0, 0);
+    return std::exchange(bev_, nullptr);
 }
 
 void HttpConnection::pauseBody(std::uint64_t sequence) {

@@ -38,6 +38,8 @@ class HttpConnection {
     bool startResponse(std::uint64_t sequence, Response&& head, std::uint64_t contentLength);
     bool sendBody(std::uint64_t sequence, std::string_view bytes);
     std::size_t outputPending() const;
+    /// Writes `response` (101) and gives the bufferevent away (see HttpServer::upgrade).
+    bufferevent* upgrade(std::uint64_t sequence, const Response& response);
     void pauseBody(std::uint64_t sequence);
     void resumeBody(std::uint64_t sequence);
     /// Flushes what is written, then closes.
@@ -106,6 +108,7 @@ class HttpConnection {
     bool inParse_ = false;
     bool closing_ = false;
     bool closed_ = false;
+    bool upgraded_ = false;    // handed over after a 101 (WebSocket): no longer ours
     util::EventPtr deadline_;  // the request line and headers must be in by then
     util::EventPtr resume_;    // parses buffered input from the loop after an answer
     util::EventPtr closedEvent_;

@@ -1,5 +1,8 @@
 #include "http/http_message.h"
 
+#include <algorithm>
+#include <cctype>
+
 namespace corvid::http {
 
 const std::string* Request::header(std::string_view name) const {
@@ -16,6 +19,32 @@ Response::Response(int code, std::string contentType, std::string text)
     if (!contentType.empty()) {
         headers.emplace_back("Content-Type", std::move(contentType));
     }
+}
+
+bool headerHasToken(std::string_view list, std::string_view token) {
+    std::size_t start = 0;
+    while (start <= list.size()) {
+        std::size_t end = list.find(',', start);
+        if (end == std::string_view::npos) {
+            end = list.size();
+        }
+        std::string_view item = list.substr(start, end - start);
+        while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) {
+            item.remove_prefix(1);
+        }
+        while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) {
+            item.remove_suffix(1);
+        }
+        if (item.size() == token.size() &&
+            std::equal(item.begin(), item.end(), token.begin(), [](char a, char b) {
+                return std::tolower(static_cast<unsigned char>(a)) ==
+                       std::tolower(static_cast<unsigned char>(b));
+            })) {
+            return true;
+        }
+        start = end + 1;
+    }
+    return false;
 }
 
 std::string_view reasonPhrase(int status) {

@@ -50,6 +50,10 @@ struct Response {
     }
 };
 
+/// Whether the comma-separated header value `list` holds `token`, compared without case
+/// (RFC 9110 §5.6.1: "Connection: keep-alive, Upgrade").
+bool headerHasToken(std::string_view list, std::string_view token);
+
 /// "Not Found" for 404 ...
 std::string_view reasonPhrase(int status);
 

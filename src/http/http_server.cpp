@@ -107,6 +107,11 @@ std::size_t HttpServer::outputPending(RequestId id) const {
     return c != nullptr ? c->outputPending() : 0;
 }
 
+bufferevent* HttpServer::upgrade(RequestId id, const Response& response) {
+    HttpConnection* c = find(id);
+    return c != nullptr ? c->upgrade(id.sequence, response) : nullptr;
+}
+
 void HttpServer::pauseBody(RequestId id) {
     if (HttpConnection* c = find(id)) {
         c->pauseBody(id.sequence);

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include <cstddef>
@@ -96,6 +97,11 @@ class HttpServer {
     bool sendBody(RequestId id, std::string_view bytes);
     /// Bytes of the response not yet taken by the client.
     std::size_t outputPending(RequestId id) const;
+    /// Answers request `id` (at its headers) with `response`, a 101 Switching Protocols, and
+    /// hands its connection over: the bufferevent, TLS included, is the caller's from now on, its
+    /// callbacks unset; bytes that followed the request wait in its input. nullptr when the
+    /// request is not waiting at its headers.
+    bufferevent* upgrade(RequestId id, const Response& response);
     /// Flow control of a streamed request body.
     void pauseBody(RequestId id);
     void resumeBody(RequestId id);

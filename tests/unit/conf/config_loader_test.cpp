@@ -834,3 +834,37 @@ TEST_CASE("the upload module needs its URL and an HTTP listener", "[conf]") {
         CHECK_THAT(e.message, Catch::Contains("http or https"));
     }
 }
+
+TEST_CASE("http: WebSocket origins are checked, the other keys read", "[conf]") {
+    SECTION("an origin with a path is refused at its line") {
+        const auto e = errorFor(
+            errorsOf(kMinimal + "[http]\nwebsocket_origins = [\"https://chat.example/app\"]\n"),
+            "http.websocket_origins");
+        CHECK(e.line == 9);
+        CHECK_THAT(e.message, Catch::Contains("is not an origin"));
+    }
+    SECTION("a bare host name is not an origin either") {
+        errorFor(errorsOf(kMinimal + "[http]\nwebsocket_origins = [\"chat.example\"]\n"),
+                 "http.websocket_origins");
+    }
+    SECTION("valid values") {
+        const Config c = load(kMinimal +
+                              "[http]\n"
+                              "websocket = false\n"
+                              "websocket_origins = [\"https://chat.example:8443\", \"*\"]\n"
+                              "trust_loopback_proxy = false\n"
+                              "public_url = \"https://chat.example\"\n");
+        CHECK_FALSE(c.http.websocket);
+        CHECK(c.http.websocketOrigins ==
+              std::vector<std::string>{"https://chat.example:8443", "*"});
+        CHECK_FALSE(c.http.trustLoopbackProxy);
+        CHECK(c.http.publicUrl == "https://chat.example");
+    }
+    SECTION("defaults") {
+        const Config c = load(kMinimal);
+        CHECK(c.http.websocket);
+        CHECK(c.http.websocketOrigins == std::vector<std::string>{"*"});
+        CHECK(c.http.trustLoopbackProxy);
+        CHECK_FALSE(c.http.publicUrl);
+    }
+}
