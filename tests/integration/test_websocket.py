@@ -5,6 +5,7 @@ raw WebSocket frames check the handshake, the framing and the limits byte by byt
 from __future__ import annotations
 
 import asyncio
+import base64
 import http.client
 import json
 import shutil
@@ -16,7 +17,11 @@ import pytest
 
 from slix import login, run
 from ws_raw import BINARY, NS_FRAMING, TEXT, RawWebSocket, open_element
-from xmpp_raw import NS_SASL, NS_STREAM, NS_STREAMS_ERR
+from im_support import connect
+from test_sm import resume
+from xmpp_raw import NS_BIND, NS_CLIENT, NS_SASL, NS_STREAM, NS_STREAMS_ERR
+
+NS_SM = "urn:xmpp:sm:3"
 
 WEB = Path(__file__).parent / "web"
 WS_CONFIG = {"http_listeners": ["http", "https"]}
@@ -266,6 +271,77 @@ def test_restricted_xml_in_a_message_is_refused(server_factory):
     ws.send_text("<iq xmlns='jabber:client' type='get' id='c'><!-- hidden --></iq>")
     texts, code, _ = ws.recv_until_close()
     assert stream_error(texts) == "restricted-xml"
+
+
+# --- the same session as TCP: binding and stream management (XEP-0198) ---
+
+def ws_login(server, user: str, password: str, resource: str) -> tuple[RawWebSocket, str]:
+    """A raw WebSocket client authenticated with PLAIN and bound; returns it and its full JID."""
+    ws = opened(server)
+    ws.recv_text()  # features
+    token = base64.b64encode(f"\0{user}\0{password}".encode()).decode()
+    ws.send_text(f"<auth xmlns='{NS_SASL}' mechanism='PLAIN'>{token}</auth>")
+    assert ws.recv_element().tag == f"{{{NS_SASL}}}success"
+    # RFC 7395 §3.5: a new <open/> after SASL, answered with <open/> and the bound features.
+    ws.send_text(open_element())
+    assert ws.recv_element().tag == f"{{{NS_FRAMING}}}open"
+    features = ws.recv_element()
+    assert features.find(f"{{{NS_BIND}}}bind") is not None
+    assert features.find(f"{{{NS_SM}}}sm") is not None
+    ws.send_text(f"<iq xmlns='{NS_CLIENT}' type='set' id='b'><bind xmlns='{NS_BIND}'>"
+                 f"<resource>{resource}</resource></bind></iq>")
+    result = ws.recv_element()
+    assert result.get("type") == "result", ET.tostring(result)
+    return ws, result.find(f"{{{NS_BIND}}}bind").findtext(f"{{{NS_BIND}}}jid")
+
+
+def ws_take(ws: RawWebSocket, tag: str) -> ET.Element:
+    """The next element named `tag`, skipping others (the server's <r/>, presence)."""
+    while True:
+        el = ws.recv_element()
+        if el.tag == tag:
+            return el
+
+
+def test_a_session_bound_over_websocket_is_resumed_over_tcp_and_websocket(server_factory):
+    server = server_factory(config=WS_CONFIG, with_users=True)
+    bob = connect(server, "bob", "bob-secret", "b")
+    ws, jid = ws_login(server, "alice", "alice-secret", "web")
+    assert jid == "alice@localhost/web"
+    ws.send_text(f"<enable xmlns='{NS_SM}' resume='true'/>")
+    enabled = ws_take(ws, f"{{{NS_SM}}}enabled")
+    previd = enabled.get("id")
+    assert enabled.get("resume") == "true" and previd
+
+    bob.message(jid, "m1")
+    assert ws_take(ws, f"{{{NS_CLIENT}}}message").findtext(f"{{{NS_CLIENT}}}body") == "m1"
+    ws.close()  # cut: no <close/>, no close frame
+    server.wait_log(r"c2s session \d+ \(alice@localhost/web\): detached")
+    bob.message(jid, "m2")
+
+    # Resumed on a TCP stream: m1 was never acknowledged, so both come again.
+    alice, resumed = resume(server, "alice", "alice-secret", previd, 0)
+    assert resumed.tag == f"{{{NS_SM}}}resumed", ET.tostring(resumed)
+    got = [alice.take(lambda e: e.tag == f"{{{NS_CLIENT}}}message") for _ in range(2)]
+    assert [m.findtext(f"{{{NS_CLIENT}}}body") for m in got] == ["m1", "m2"]
+    alice.send(f"<a xmlns='{NS_SM}' h='2'/>")
+    alice.sock.close()
+    server.wait_log(r"c2s session \d+ \(alice@localhost/web\): detached", timeout=10)
+
+    # And back on a WebSocket, with nothing left to send again.
+    bob.message(jid, "m3")
+    ws = opened(server)
+    ws.recv_text()
+    token = base64.b64encode(b"\0alice\0alice-secret").decode()
+    ws.send_text(f"<auth xmlns='{NS_SASL}' mechanism='PLAIN'>{token}</auth>")
+    assert ws.recv_element().tag == f"{{{NS_SASL}}}success"
+    ws.send_text(open_element())
+    ws.recv_element()
+    ws.recv_element()
+    ws.send_text(f"<resume xmlns='{NS_SM}' previd='{previd}' h='2'/>")
+    assert ws_take(ws, f"{{{NS_SM}}}resumed").get("previd") == previd
+    assert ws_take(ws, f"{{{NS_CLIENT}}}message").findtext(f"{{{NS_CLIENT}}}body") == "m3"
+    ws.close()
 
 
 # --- discovery (XEP-0156) ---
