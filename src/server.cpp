@@ -172,6 +172,10 @@ bool Server::setUp() {
     }
     setUpComponents();
 
+    drainTimer_.reset(event_new(
+        base_.get(), -1, 0,
+        [](evutil_socket_t, short, void* arg) { static_cast<Server*>(arg)->exitWhenIdle(); },
+        this));
     // Iqs the server sent that were never answered fail after their timeout.
     iqTimer_.reset(event_new(
         base_.get(), -1, EV_PERSIST,
@@ -408,9 +412,17 @@ bool Server::idle() const {
 }
 
 void Server::exitWhenIdle() {
-    if (stopping_ && idle()) {
-        event_base_loopexit(base_.get(), nullptr);
+    if (!stopping_ || !idle()) {
+        return;
     }
+    // Writes the modules batched (archive, offline messages) finish first; the grace period of
+    // shutdown() still bounds the wait.
+    if (database_ && database_->running() && database_->pending() != 0) {
+        timeval poll{0, 10'000};
+        event_add(drainTimer_.get(), &poll);
+        return;
+    }
+    event_base_loopexit(base_.get(), nullptr);
 }
 
 void Server::onSignal(evutil_socket_t, short, void* arg) {
@@ -435,12 +447,9 @@ void Server::shutdown() {
     if (components_) {
         components_->shutdown([this] { exitWhenIdle(); });
     }
-    if (idle()) {
-        event_base_loopexit(base_.get(), nullptr);
-    } else {
-        timeval grace{3, 0};
-        event_base_loopexit(base_.get(), &grace);
-    }
+    timeval grace{3, 0};
+    event_base_loopexit(base_.get(), &grace);
+    exitWhenIdle();
 }
 
 int Server::run() {

@@ -79,6 +79,7 @@ class Server final {
     std::unique_ptr<http::UploadFiles> uploadFiles_;
     std::unique_ptr<http::WebSocketEndpoint> websocket_;
     std::unique_ptr<http::HostMeta> hostMeta_;
+    util::EventPtr drainTimer_;  // shutdown: polls until the database has nothing in flight
     util::EventPtr iqTimer_;
     std::vector<util::EventPtr> signals_;
     bool stopping_ = false;

@@ -291,6 +291,14 @@ int Database::connectionsUp() const {
     return n;
 }
 
+std::size_t Database::pending() const {
+    std::size_t n = tasks_.size();
+    for (const auto& conn : conns_) {
+        n += conn->queued();
+    }
+    return n;
+}
+
 void Database::execute(const Statement& statement, Params params, Callback done) {
     detail::Request request;
     request.ops.push_back(makeOp(statement, std::move(params)));

@@ -108,6 +108,10 @@ class Database final : private detail::Connection::Listener {
     int migrationsApplied() const { return migrationsApplied_; }
     /// Connections up now.
     int connectionsUp() const;
+    /// Queries queued or in flight, and answers not yet handed to their callbacks. 0 means that
+    /// nothing the Database was given is still on its way: a graceful shutdown waits for it, so
+    /// that writes the stores batched (the archive, offline messages) are not cut off.
+    std::size_t pending() const;
 
     event_base* base() const { return base_; }
     const DbConfig& config() const { return config_; }
