@@ -292,11 +292,15 @@ std::vector<KeyInfo> buildSchema() {
         enabled("modules.carbons.enabled", true),
         section("modules.mam", "message archive management (XEP-0313)"),
         enabled("modules.mam.enabled", true),
-        choice("modules.mam.default_policy", "\"roster\"", {"roster", "always", "never"},
-               "which messages are archived for accounts that set no preference"),
-        integer("modules.mam.max_results", "100", 1, 10'000, "most messages in one result page"),
+        choice("modules.mam.default_policy", "\"always\"", {"always", "roster", "never"},
+               "which messages are archived for accounts that set no preference (XEP-0313 §6)"),
+        integer("modules.mam.max_results", "100", 1, 10'000,
+                "most messages in one result page (a larger RSM max is lowered to this)"),
         integer("modules.mam.retention_days", "0", 0, 100'000,
                 "delete archived messages older than this (0 = keep forever)"),
+        integer("modules.mam.max_pending_bytes", "8388608", 64 * kKiB, 16 * kGiB,
+                "bytes of messages that may wait in memory for PostgreSQL to archive them; past "
+                "that, messages are delivered without being archived"),
         section("modules.register", "in-band registration (XEP-0077)"),
         enabled("modules.register.enabled", false),
         integer("modules.register.min_interval_s", "60", 0, kDay,
@@ -381,7 +385,6 @@ const std::vector<NotYetBuilt>& notYetBuilt() {
     static const std::vector<NotYetBuilt> entries = {
         {"server.pid_file"}, {"hosts[].admins"},  // nothing has host administrators yet
         {"modules.carbons"},                      // XEP-0280
-        {"modules.mam"},                          // XEP-0313
         {"modules.csi"},                          // XEP-0352
         {"modules.push"},                         // XEP-0357
     };

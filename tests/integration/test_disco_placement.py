@@ -40,9 +40,12 @@ PLACEMENT = [
     ("urn:xmpp:extdisco:2", set(),
      "XEP-0215: on the server only with services configured "
      "(test_extdisco.py)"),
+    ("urn:xmpp:mam:2", {ACCOUNT}, "XEP-0313 §8: the archive is the account"),
+    ("urn:xmpp:mam:2#extended", {ACCOUNT}, "XEP-0313 §8"),
+    ("urn:xmpp:sid:0", {ACCOUNT}, "XEP-0359 §4: the entity that stamps the ids"),
+    ("urn:xmpp:fulltext:0", {ACCOUNT}, "XEP-0431 §2: the archive that searches"),
     # Not built: advertised nowhere.
     ("urn:xmpp:carbons:2", set(), "XEP-0280: not built"),
-    ("urn:xmpp:mam:2", set(), "XEP-0313: not built"),
     ("urn:xmpp:pep-vcard-conversion:0", set(), "XEP-0398: not built"),
     ("urn:xmpp:bookmarks:1#compat", set(), "XEP-0402 §5.3: not built"),
     ("http://jabber.org/protocol/offline", set(), "XEP-0013: not built"),

@@ -109,8 +109,12 @@ TEST_CASE("every module is present with its defaults; only register and upload a
     CHECK(c.module("muc").options.findString("domain") == nullptr);
     CHECK(c.module("muc").options.getString("create_rooms") == "local");
     CHECK(c.module("muc").options.getInt("max_occupants") == 1000);
+    CHECK(c.module("mam").options.getString("default_policy") == "always");
+    CHECK(c.module("mam").options.getInt("max_results") == 100);
+    CHECK(c.module("mam").options.getInt("retention_days") == 0);
+    CHECK(c.module("mam").options.getInt("max_pending_bytes") == 8388608);
     // Modules not built yet are not in the model at all.
-    CHECK_FALSE(c.modules.contains("mam"));
+    CHECK_FALSE(c.modules.contains("carbons"));
     // `enabled` is the module's switch, not an option.
     CHECK_FALSE(c.module("roster").options.has("enabled"));
 }
@@ -447,8 +451,6 @@ TEST_CASE("keys of features not built yet are errors at their line", "[conf]") {
         {"server.pid_file", "[server]\n  pid_file = \"/run/corvid.pid\"\n", 9, 3},
         {"hosts[0].admins", "admins = [\"admin@example.org\"]\n", 8, 1},
         {"modules.carbons", "[modules.carbons]\nenabled = true\n", 8, 10},
-        // `enabled = false` too: the table does nothing either way.
-        {"modules.mam", "[modules.mam]\nenabled = false\n", 8, 10},
         {"modules.csi", "[modules]\ncsi = { enabled = true }\n", 9, 1},
         {"modules.push", "modules.push.enabled = true\n", 8, 9},
     };
@@ -480,8 +482,8 @@ TEST_CASE("keys of features not built yet are errors at their line", "[conf]") {
 
 TEST_CASE("suggestions and error texts name only what is built", "[conf]") {
     SECTION("no did-you-mean towards an unbuilt module") {
-        const auto e = errorFor(errorsOf(kMinimal + "[modules.mamm]\n"), "modules.mamm");
-        CHECK_THAT(e.message, !Catch::Contains("did you mean") && !Catch::Contains("mam") &&
+        const auto e = errorFor(errorsOf(kMinimal + "[modules.pushh]\n"), "modules.pushh");
+        CHECK_THAT(e.message, !Catch::Contains("did you mean") && !Catch::Contains("push") &&
                                   !Catch::Contains("carbons"));
         CHECK_THAT(e.message, Catch::Contains("known modules: roster, offline"));
     }
