@@ -51,16 +51,16 @@ def test_keys_of_features_not_built_are_refused_with_their_place(server_factory)
     s = unstarted(server_factory)
     text = s.config_path.read_text()
     first = text.count("\n") + 1
-    s.config_path.write_text(text + "[modules.sm]\nenabled = true\n"
+    s.config_path.write_text(text + "[modules.carbons]\nenabled = true\n"
                              "[modules.push]\nenabled = false\n")
     r = check_config(s)
     assert r.returncode == 1 and r.stdout == "", r.stdout
     see = '(see "Not yet available" in docs/configuration.md)'
     assert r.stderr.splitlines() == [
-        f"{s.config_path}:{first}:10: modules.sm: not available in this version {see}",
+        f"{s.config_path}:{first}:10: modules.carbons: not available in this version {see}",
         f"{s.config_path}:{first + 2}:10: modules.push: not available in this version {see}",
     ], r.stderr
     # The daemon refuses to start on it, with the same messages.
     d = subprocess.run([s.corvid_bin, "--config", str(s.config_path)], capture_output=True,
                        text=True, timeout=30)
-    assert d.returncode == 1 and re.search(r":10: modules\.sm: not available", d.stderr), d.stderr
+    assert d.returncode == 1 and re.search(r":10: modules\.carbons: not available", d.stderr), d.stderr

@@ -67,6 +67,7 @@ def fin(reply):
     assert reply.get("type") == "result", to_str(reply)
     f = reply.find(q(NS_MAM, "fin"))
     assert f is not None, to_str(reply)
+    assert f.get("stable") == "true", to_str(reply)
     s = f.find(q(NS_RSM, "set"))
     return f.get("complete"), s.findtext(q(NS_RSM, "first")), s.findtext(q(NS_RSM, "last"))
 
@@ -367,6 +368,34 @@ def test_archive_survives_restart_and_goes_with_account(server, users):
     assert psql(server.dsn, "SELECT count(*) FROM archive_messages a WHERE NOT EXISTS"
                 " (SELECT 1 FROM accounts u WHERE u.id = a.account_id)").strip() == "0"
     assert psql(server.dsn, "SELECT count(*) FROM archive_messages").strip() == "2"  # alice's
+
+
+@pytest.mark.corvid(config={"modules": {"mam": {"retention_days": 2}}})
+def test_retention_deletes_old_messages(server, users):
+    alice = connect(server, "alice", users["alice"], "a")
+    bob = connect(server, "bob", users["bob"], "b")
+    exchange(alice, bob, 2)
+    alice.close()
+    bob.close()
+    # Messages archived three days and one day ago (the id is the archiving time in µs).
+    day = 86400 * 1_000_000
+    now = int(time.time() * 1_000_000)
+    psql(server.dsn, "INSERT INTO archive_messages (account_id, id, with_jid, outgoing, stanza)"
+         " SELECT id, v.at, 'alice@localhost', false,"
+         " '<message xmlns=\"jabber:client\"><body>' || v.body || '</body></message>'"
+         f" FROM accounts, (VALUES ({now - 3 * day}, 'three days'), ({now - day}, 'one day'))"
+         " AS v(at, body) WHERE username = 'bob'")
+    server.restart()
+    older = f"SELECT count(*) FROM archive_messages WHERE id < {now - 2 * day}"
+    deadline = time.monotonic() + 20
+    while psql(server.dsn, older).strip() != "0":
+        assert time.monotonic() < deadline, "the expired message is still there after 20 s"
+        time.sleep(0.2)
+    bob = connect(server, "bob", users["bob"], "b")
+    _, page = query(bob)
+    assert bodies(page) == ["one day", "m0", "m1"] and page[0][0] == str(now - day)
+    _, page = query(connect(server, "alice", users["alice"], "a"))
+    assert bodies(page) == ["m0", "m1"]
 
 
 def test_pipelined_queries_bounded(server, users):

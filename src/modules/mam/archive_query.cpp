@@ -327,6 +327,9 @@ xml::Element resultMessage(const stanza::Jid& archive, const stanza::Jid& to,
 xml::Element finElement(const storage::ArchivePage& page) {
     xml::Element fin("fin", std::string(ns::kMam));
     fin.setAttr("complete", page.complete ? "true" : "false");
+    // A query runs after every write queued before it and ids only grow, so the same query later
+    // returns the same messages, ids and order (XEP-0313 §4.3; the default, said explicitly).
+    fin.setAttr("stable", "true");
     xml::Element& set = fin.addChild("set", ns::kRsm);
     if (!page.messages.empty()) {
         set.addTextChild("first", formatId(page.messages.front().id));

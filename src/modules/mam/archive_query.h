@@ -42,7 +42,7 @@ xml::Element queryForm(bool fulltext);
 xml::Element resultMessage(const stanza::Jid& archive, const stanza::Jid& to,
                            std::string_view queryId, std::int64_t id, xml::Element message);
 
-/// The <fin/> that ends a page: complete, and the RSM <set/> with first and last.
+/// The <fin/> that ends a page: complete, stable, and the RSM <set/> with first and last.
 xml::Element finElement(const storage::ArchivePage& page);
 
 /// An archive UID as clients see it (decimal), and back; std::nullopt when it is not one we

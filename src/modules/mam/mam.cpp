@@ -40,9 +40,11 @@ constexpr int kMaxQueriesPerAccount = 8;
 // is up (the modules start before it) a try fails at once without a round trip; until they are
 // loaded, messages are archived by the database's reading of the preferences, without ids.
 constexpr auto kPrefsRetry = std::chrono::milliseconds(20);
-// Expiry runs this often, deleting this many messages per statement.
+// Expiry runs soon after the start, then this often, deleting this many messages per
+// statement; after a failure (the database is down) it tries again sooner.
 constexpr auto kExpiryInterval = std::chrono::hours(1);
-constexpr auto kFirstExpiry = std::chrono::seconds(30);
+constexpr auto kFirstExpiry = std::chrono::seconds(5);
+constexpr auto kExpiryRetry = std::chrono::minutes(1);
 constexpr int kExpiryBatch = 10000;
 // Most JIDs in each preferences list (XEP-0313 sets no bound; they are held in memory).
 constexpr std::size_t kMaxPrefsJids = 1000;
@@ -452,7 +454,7 @@ class MamModule final : public Module {
             if (!r) {
                 log::warn("mam: expiring old messages failed: {}", r.error().message);
             }
-            timeval next = toTimeval(kExpiryInterval);
+            timeval next = toTimeval(r ? kExpiryInterval : kExpiryRetry);
             evtimer_add(expiryTimer_.get(), &next);
         });
     }
