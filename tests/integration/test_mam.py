@@ -85,7 +85,14 @@ def exchange(alice, bob, n, prefix="m"):
     return [bob.take(is_message(f"{prefix}{i}")) for i in range(n)]
 
 
+def prefs_loaded(server):
+    """Until the preferences are loaded (just after "database ready"), messages are archived by
+    the database's decision, without ids on the copies."""
+    server.wait_log(r"mam: archiving preferences of \d+ account\(s\) loaded")
+
+
 def test_both_sides_archived_with_stanza_ids(server, users):
+    prefs_loaded(server)
     alice = connect(server, "alice", users["alice"], "a")
     bob = connect(server, "bob", users["bob"], "b")
     got = exchange(alice, bob, 3)
@@ -338,6 +345,7 @@ def test_prefs(server, users):
 
 
 def test_offline_messages_archived_once(server, users):
+    prefs_loaded(server)
     alice = connect(server, "alice", users["alice"], "a")
     alice.message("bob@localhost", "while away")
     alice.message("bob@localhost", "no trace", type_="chat")

@@ -175,6 +175,7 @@ class MamModule final : public Module {
             }
         }
         prefsLoaded_ = true;
+        log::info("mam: archiving preferences of {} account(s) loaded", r->size());
     }
 
     /// XEP-0313 §6: how a message between `owner` and `with` is archived; nullopt: it is not.
