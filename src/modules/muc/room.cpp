@@ -45,11 +45,7 @@ void Room::handle(xml::Element&& stanza, const Jid& from, const Jid& to) {
         handleMessage(std::move(stanza), from, to);
     } else if (kind == "iq") {
         if (to.hasResource()) {
-            // Iqs to occupants (vCard requests, XEP-0410 self-pings) are not passed on yet.
-            if (stanza.attr("type") == "get" || stanza.attr("type") == "set") {
-                fail(stanza, StanzaCondition::ServiceUnavailable,
-                     "this service does not pass iqs on to occupants");
-            }
+            iqToOccupant(stanza, from, to);
             return;
         }
         handleIqToRoom(stanza, from);
@@ -102,6 +98,28 @@ void Room::broadcast(const xml::Element& stanza) {
 
 bool Room::seesRealJids(const Occupant& viewer) const {
     return config_.whois == Whois::Anyone || viewer.role == Role::Moderator;
+}
+
+void Room::iqToOccupant(const xml::Element& iq, const Jid& from, const Jid& to) {
+    const std::string_view type = iq.attr("type");
+    if (type != "get" && type != "set") {
+        return;
+    }
+    const Occupant* sender = occupants_.byRealJid(from);
+    const xml::Element* payload = iq.firstChildElement();
+    if (sender == nullptr || sender->session(from) == nullptr) {
+        // XEP-0410 §3: tells a client that believes it is joined that it is not.
+        fail(iq, StanzaCondition::NotAcceptable, "you are not in this room");
+        return;
+    }
+    if (sender->nick == to.resource() && payload != nullptr && payload->is("ping", ns::kPing) &&
+        type == "get") {
+        // XEP-0410 §4 (muc#self-ping-optimization): the room answers for its occupant.
+        reply(iq);
+        return;
+    }
+    // Iqs to other occupants (vCard requests ...) are not passed on.
+    fail(iq, StanzaCondition::ServiceUnavailable, "this room does not pass iqs on to occupants");
 }
 
 void Room::handleIqToRoom(const xml::Element& iq, const Jid& from) {
@@ -163,9 +181,9 @@ void Room::discoInfo(const xml::Element& iq, const Jid&) {
     identity.setAttr("type", "text");
     identity.setAttr("name", config_.title.empty() ? std::string(jid_.local()) : config_.title);
     std::vector<std::string> features = {
-        std::string(ns::kDiscoInfo),
-        std::string(ns::kMuc),
+        std::string(ns::kDiscoInfo), std::string(ns::kMuc),
         "http://jabber.org/protocol/muc#stable_id",
+        "http://jabber.org/protocol/muc#self-ping-optimization",  // XEP-0410 §4
     };
     for (auto& f : configFeatures(config_)) {
         features.push_back(std::move(f));

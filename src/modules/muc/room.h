@@ -83,6 +83,8 @@ class Room {
   private:
     // --- room.cpp: dispatch, addressing, common helpers ---
     void handleIqToRoom(const xml::Element& iq, const stanza::Jid& from);
+    /// An iq to an occupant JID: a self-ping is answered (XEP-0410), others are refused.
+    void iqToOccupant(const xml::Element& iq, const stanza::Jid& from, const stanza::Jid& to);
     void discoInfo(const xml::Element& iq, const stanza::Jid& from);
     stanza::Jid occupantJid(std::string_view nick) const;
     /// Errors from the room (or occupant JID) the stanza was sent to, without echoing its
@@ -159,6 +161,20 @@ class Room {
     std::optional<Refusal> refuseAdmin(const stanza::Jid& from,
                                        const std::vector<AdminChange>& changes) const;
     void applyAdmin(const stanza::Jid& from, const std::vector<AdminChange>& changes);
+
+    // --- room_invites.cpp: mediated invitations and declines (XEP-0045 §7.8.2, §7.8.3) ---
+    /// A message to the room carrying muc#user <invite/>s or a <decline/>.
+    void invitations(const xml::Element& message, const stanza::Jid& from, const xml::Element& x);
+    void invite(const stanza::Jid& from, const xml::Element& invite);
+    void decline(const xml::Element& message, const stanza::Jid& from, const xml::Element& decline);
+
+    /// Invitations the room passed on, invitee and inviter (bare JIDs), oldest first: a decline
+    /// goes only to someone who invited its sender.
+    struct Invitation {
+        std::string invitee;
+        stanza::Jid inviter;
+    };
+    std::deque<Invitation> invitations_;
 
     // --- room_owner.cpp: configuration and destruction (XEP-0045 §10) ---
     void handleOwner(const xml::Element& iq, const stanza::Jid& from);

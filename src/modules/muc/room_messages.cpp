@@ -57,6 +57,13 @@ void Room::handleMessage(xml::Element&& message, const Jid& from, const Jid& to)
     }
     Occupant* sender = occupants_.byRealJid(from);
     if (!to.hasResource()) {
+        const xml::Element* x = message.findChild("x", ns::kMucUser);
+        if (type != "groupchat" && x != nullptr &&
+            (x->findChild("invite", ns::kMucUser) != nullptr ||
+             x->findChild("decline", ns::kMucUser) != nullptr)) {
+            invitations(message, from, *x);
+            return;
+        }
         if (type != "groupchat") {
             fail(message, StanzaCondition::BadRequest,
                  "messages to the room must be of type groupchat", ErrorType::Modify);
