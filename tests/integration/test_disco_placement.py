@@ -66,10 +66,11 @@ POST_AUTH_FEATURES = [
     ("ver", "urn:xmpp:features:rosterver", "RFC 6121 §2.6 / XEP-0237"),
     ("sub", "urn:xmpp:features:pre-approval", "RFC 6121 §3.4"),
     ("c", NS_CAPS, "XEP-0115 §6.3"),
+    ("sm", "urn:xmpp:sm:3", "XEP-0198 §2"),
 ]
 # Not built, so never offered as stream features.
 NEVER_STREAM_FEATURES = [
-    ("sm", "urn:xmpp:sm:3"), ("csi", "urn:xmpp:csi:0"), ("authentication", "urn:xmpp:sasl:2"),
+    ("csi", "urn:xmpp:csi:0"), ("authentication", "urn:xmpp:sasl:2"),
 ]
 
 
