@@ -141,7 +141,7 @@ void ClientSession::end() {
         std::exchange(transport_, nullptr)->sessionLeft();
     }
     router::Router& router = host_.router();
-    if (available) {
+    if (availability().available) {
         // RFC 6121 §4.6.1 / §4.5.3: the server sends unavailable presence on the client's behalf,
         // however the connection ended.
         xml::Element presence("presence", std::string(ns::kClient));

@@ -48,7 +48,9 @@ constexpr auto kRetryAfterFailure = std::chrono::seconds(5);
 class BlockingModuleImpl final : public BlockingModule {
   public:
     explicit BlockingModuleImpl(ModuleContext& context)
-        : router_(context.router), store_(context.database) {
+        : router_(context.router),
+          store_(context.database),
+          interestedKey_(router_.hooks().declareSlot<bool>()) {
         context.provide<BlockingModule>(*this);
         router::Hooks& hooks = router_.hooks();
         // Before every other filter and feature: nothing of a blocked entity gets through.
@@ -73,7 +75,6 @@ class BlockingModuleImpl final : public BlockingModule {
         hooks_.push_back(hooks.onSession(router::SessionEvent::Closed, [this](LocalSession& s) {
             auto it = accounts_.find(s.jid().bare());
             if (it != accounts_.end()) {
-                std::erase(it->second.interested, s.id());
                 maybeForget(it->second);
             }
         }));
@@ -110,8 +111,6 @@ class BlockingModuleImpl final : public BlockingModule {
         std::set<std::string, std::less<>> jids;
         util::Fifo<Held> held;
         util::Fifo<Op> ops;  // block/unblock/get, one at a time once loaded
-        // Asked for the list: receive pushes. A handful of resources at most.
-        std::vector<SessionId> interested;
     };
 
     static bool matches(const Account& a, const Jid& jid) {
@@ -339,9 +338,9 @@ class BlockingModuleImpl final : public BlockingModule {
                 return;
             }
             if (what == "blocklist") {
-                if (std::find(acc.interested.begin(), acc.interested.end(), session) ==
-                    acc.interested.end()) {
-                    acc.interested.push_back(session);
+                // XEP-0191 §3.3: asking for the list makes the resource receive pushes.
+                if (LocalSession* s = router_.sessions().findById(session)) {
+                    s->slot(interestedKey_) = true;
                 }
                 xml::Element list("blocklist", std::string(ns::kBlocking));
                 for (const auto& jid : acc.jids) {
@@ -480,8 +479,8 @@ class BlockingModuleImpl final : public BlockingModule {
     void push(const Account& a, std::string_view what, const std::vector<std::string>& jids) {
         static std::uint64_t nextPush = 1;
         for (LocalSession* s : router_.sessions().resources(a.bare())) {
-            if (std::find(a.interested.begin(), a.interested.end(), s->id()) ==
-                a.interested.end()) {
+            const bool* asked = s->findSlot(interestedKey_);
+            if (asked == nullptr || !*asked) {
                 continue;
             }
             xml::Element iq("iq", std::string(ns::kClient));
@@ -499,6 +498,8 @@ class BlockingModuleImpl final : public BlockingModule {
     router::Router& router_;
     storage::BlockingStore store_;
     Listener listener_;
+    /// Set in the sessions that asked for the blocklist (they get pushes).
+    router::SlotKey<bool> interestedKey_;
     // Node-based: an Account stays where it is while the map grows (callbacks hold references).
     std::unordered_map<Jid, Account> accounts_;
 };

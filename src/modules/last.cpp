@@ -1,5 +1,4 @@
 #include <chrono>
-#include <unordered_map>
 
 #include "modules/module_registry.h"
 #include "stanza/ns.h"
@@ -32,7 +31,8 @@ class LastModule final : public Module {
     explicit LastModule(ModuleContext& context)
         : router_(context.router),
           store_(context.database),
-          started_(std::chrono::steady_clock::now()) {
+          started_(std::chrono::steady_clock::now()),
+          statusKey_(router_.hooks().declareSlot<std::string>()) {
         router::Hooks& hooks = router_.hooks();
         hooks_.push_back(hooks.addIq(IqTarget::Host, std::string(ns::kLast), "query",
                                      [this](const xml::Element& iq, const Jid& from, const Jid& to,
@@ -111,18 +111,17 @@ class LastModule final : public Module {
         }
         const std::string_view type = stanza.attr("type");
         if (type == "unavailable") {
-            statuses_[ctx.origin->id()] = stanza.childText("status");
+            ctx.origin->slot(statusKey_) = stanza.childText("status");
         } else if (type.empty()) {
-            statuses_.erase(ctx.origin->id());
+            ctx.origin->clearSlot(statusKey_);
         }
     }
 
     /// When an account's last resource goes away, its logout is recorded (XEP-0012 §3).
     void closed(router::LocalSession& session) {
         std::string status;
-        if (auto it = statuses_.find(session.id()); it != statuses_.end()) {
-            status = std::move(it->second);
-            statuses_.erase(it);
+        if (std::string* last = session.findSlot(statusKey_)) {
+            status = std::move(*last);
         }
         const Jid bare = session.jid().bare();
         if (!router_.sessions().resources(bare).empty()) {
@@ -141,7 +140,8 @@ class LastModule final : public Module {
     router::Router& router_;
     storage::LastStore store_;
     std::chrono::steady_clock::time_point started_;
-    std::unordered_map<router::SessionId, std::string> statuses_;
+    /// The status of the session's last unavailable presence (XEP-0012 §3).
+    router::SlotKey<std::string> statusKey_;
 };
 
 const ModuleRegistrar kRegistrar({

@@ -56,16 +56,6 @@ bool worthStoring(const xml::Element& message) {
     return false;
 }
 
-int priorityOf(const xml::Element& presence) {
-    const xml::Element* p = presence.findChild("priority");
-    if (p == nullptr) {
-        return 0;
-    }
-    // Only the sign matters here; the presence module parses it fully.
-    const std::string text = p->text();
-    return text.find('-') != std::string::npos ? -1 : 0;
-}
-
 /// XEP-0160 offline messages in PostgreSQL: chat and normal messages with content for an
 /// account with no available resource are stored with a XEP-0203 <delay/>; they are written,
 /// oldest first, to the next resource that becomes available with a non-negative priority.
@@ -91,7 +81,7 @@ class OfflineModule final : public Module {
         router::Hooks& hooks = router_.hooks();
         hooks_.push_back(hooks.add(router::Event::MessageOffline, 50,
                                    [this](StanzaContext& c) { return onOffline(c); }));
-        // Before the presence module, which updates the session: we compare before and after.
+        // The router has updated the sender's availability by then; it says what it was before.
         hooks_.push_back(hooks.add(router::Event::PresenceBroadcast, 100,
                                    [this](StanzaContext& c) { return onPresence(c); }));
         hooks_.push_back(hooks.addFeature(router::IqTarget::Host, std::string(ns::kMsgOffline)));
@@ -240,9 +230,7 @@ class OfflineModule final : public Module {
             return HookResult::Pass;
         }
         // XEP-0160 §3: delivered when a resource becomes available with non-negative priority.
-        const bool before = session.available && session.priority >= 0;
-        const bool after = priorityOf(ctx.stanza) >= 0;
-        if (!before && after) {
+        if (!ctx.previous.deliverable() && session.availability().deliverable()) {
             deliver(ctx.from.bare(), session.id());
         }
         return HookResult::Pass;
@@ -264,7 +252,7 @@ class OfflineModule final : public Module {
     /// The resource the messages go to: the one that became available, or else the best one.
     LocalSession* targetOf(const Jid& user, const Delivery& d) const {
         LocalSession* session = router_.sessions().findById(d.target);
-        if (session != nullptr && session->available && session->priority >= 0) {
+        if (session != nullptr && session->availability().deliverable()) {
             return session;
         }
         auto targets = router_.sessions().highestPriority(user);
@@ -276,13 +264,9 @@ class OfflineModule final : public Module {
         d.again = false;
         // Paced by the client's reading: the next batch is taken once what was written has
         // (nearly) gone out, and it is small enough for the output buffer, whose overflow would
-        // drop the connection and the messages just taken with it. (The session that just sent
-        // its initial presence is not marked available yet: onTaken() decides where they go.)
+        // drop the connection and the messages just taken with it.
         std::size_t budget = kTakeBytes;
         LocalSession* session = targetOf(user, d);
-        if (session == nullptr) {
-            session = router_.sessions().findById(d.target);
-        }
         if (session != nullptr) {
             budget = std::min(session->outputLimit() / 4, kTakeBytes);
             if (session->outputPending() > budget) {

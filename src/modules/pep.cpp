@@ -213,7 +213,8 @@ class PepModule final : public Module {
           store_(context.database),
           caps_(context.router, kCapsCacheSize),
           maxNodes_(static_cast<int>(context.config.options.getInt("max_nodes"))),
-          maxItems_(static_cast<int>(context.config.options.getInt("max_items"))) {
+          maxItems_(static_cast<int>(context.config.options.getInt("max_items"))),
+          resourceKey_(router_.hooks().declareSlot<Resource>()) {
         router::Hooks& hooks = router_.hooks();
         hooks_.push_back(hooks.addIq(IqTarget::Account, std::string(kPubsub), "pubsub",
                                      [this](const xml::Element& iq, const Jid& from, const Jid& to,
@@ -865,9 +866,9 @@ class PepModule final : public Module {
         std::vector<Jid> out;
         auto addLocal = [&](const Jid& bare) {
             for (LocalSession* s : router_.sessions().resources(bare)) {
-                auto it = resources_.find(s->id());
-                if (s->available && it != resources_.end() &&
-                    resourceNotifies(it->second.ver, node)) {
+                const Resource* resource = s->findSlot(resourceKey_);
+                if (s->availability().available && resource != nullptr &&
+                    resourceNotifies(resource->ver, node)) {
                     out.push_back(s->jid());
                 }
             }
@@ -975,14 +976,14 @@ class PepModule final : public Module {
         const std::string_view type = stanza.attr("type");
         const SessionId id = ctx.origin->id();
         if (type == "unavailable") {
-            resources_.erase(id);
+            ctx.origin->clearSlot(resourceKey_);
             return;
         }
         if (!type.empty()) {
             return;
         }
         auto caps = capsOf(stanza);
-        Resource& resource = resources_[id];
+        Resource& resource = ctx.origin->slot(resourceKey_);
         resource.ver = caps ? caps->ver : std::string();
         if (!caps) {
             return;
@@ -994,11 +995,13 @@ class PepModule final : public Module {
         }
         caps_.resolve(*caps, full, *server,
                       guard([this, id, full, ver = caps->ver](CapsCache::Features features) {
-                          auto it = resources_.find(id);
-                          if (!features || it == resources_.end() || it->second.ver != ver) {
+                          LocalSession* session = router_.sessions().findById(id);
+                          Resource* current =
+                              session != nullptr ? session->findSlot(resourceKey_) : nullptr;
+                          if (!features || current == nullptr || current->ver != ver) {
                               return;  // unknown caps, gone, or a newer presence since
                           }
-                          auto fresh = freshNodes(it->second, features);
+                          auto fresh = freshNodes(*current, features);
                           if (!fresh.empty()) {
                               sendLastItems(full, std::move(fresh), std::nullopt);
                           }
@@ -1059,7 +1062,6 @@ class PepModule final : public Module {
     }
 
     void closed(LocalSession& session) {
-        resources_.erase(session.id());
         const Jid bare = session.jid().bare();
         if (router_.sessions().resources(bare).empty()) {
             // Contacts' presence stops reaching an account without resources.
@@ -1073,7 +1075,8 @@ class PepModule final : public Module {
     CapsCache caps_;
     const int maxNodes_;
     const int maxItems_;
-    std::unordered_map<SessionId, Resource> resources_;
+    /// A local resource's caps and the nodes it has had the last items of.
+    router::SlotKey<Resource> resourceKey_;
     std::unordered_map<Jid, std::map<Jid, Resource>> remote_;
     std::unordered_map<Jid, std::deque<Op>> queues_;
     std::shared_ptr<int> alive_ = std::make_shared<int>(0);

@@ -1,8 +1,6 @@
 #include <algorithm>
-#include <charconv>
 #include <chrono>
 #include <set>
-#include <unordered_map>
 
 #include "modules/blocking.h"
 #include "modules/module_registry.h"
@@ -40,31 +38,6 @@ xml::Element presenceStanza(std::string_view type, const Jid& from, std::string_
     return p;
 }
 
-/// RFC 6121 §4.7.2.3: an integer from -128 to 127; anything else counts as 0.
-int parsePriority(const xml::Element& presence) {
-    const xml::Element* p = presence.findChild("priority");
-    if (p == nullptr) {
-        return 0;
-    }
-    std::string text = p->text();
-    std::string_view v(text);
-    while (!v.empty() && (v.front() == ' ' || v.front() == '\t' || v.front() == '\n')) {
-        v.remove_prefix(1);
-    }
-    while (!v.empty() && (v.back() == ' ' || v.back() == '\t' || v.back() == '\n')) {
-        v.remove_suffix(1);
-    }
-    if (!v.empty() && v.front() == '+') {
-        v.remove_prefix(1);
-    }
-    int value = 0;
-    auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), value);
-    if (ec != std::errc() || end != v.data() + v.size()) {
-        return 0;
-    }
-    return std::clamp(value, -128, 127);
-}
-
 /// Whether a blocklist entry concerns a roster contact (a bare JID): the entry is the contact,
 /// one of its full JIDs, or its domain.
 bool entryCoversContact(const Jid& entry, const Jid& contact) {
@@ -85,7 +58,9 @@ class PresenceModule final : public Module {
         : router_(context.router),
           roster_(context.require<RosterModule>()),
           blocking_(context.find<BlockingModule>()),
-          maxDirected_(context.server.maxDirectedPresences) {
+          maxDirected_(context.server.maxDirectedPresences),
+          lastKey_(router_.hooks().declareSlot<xml::Element>()),
+          directedKey_(router_.hooks().declareSlot<std::set<std::string>>()) {
         router::Hooks& hooks = router_.hooks();
         hooks_.push_back(hooks.add(router::Event::OutboundFromLocal, 50,
                                    [this](StanzaContext& c) { return onOutbound(c); }));
@@ -95,8 +70,6 @@ class PresenceModule final : public Module {
                                    [this](StanzaContext& c) { return onToBare(c); }));
         hooks_.push_back(hooks.onSession(router::SessionEvent::Unavailable,
                                          [this](LocalSession& s) { onSessionUnavailable(s); }));
-        hooks_.push_back(hooks.onSession(router::SessionEvent::Closed,
-                                         [this](LocalSession& s) { directed_.erase(s.id()); }));
         // RFC 6121 §3.4: pre-approval is announced as a stream feature.
         hooks_.push_back(
             hooks.addStreamFeature(xml::Element("sub", std::string(ns::kPreApproval))));
@@ -119,7 +92,7 @@ class PresenceModule final : public Module {
     std::vector<LocalSession*> available(const Jid& bare) const {
         std::vector<LocalSession*> out;
         for (LocalSession* s : router_.sessions().resources(bare)) {
-            if (s->available) {
+            if (s->availability().available) {
                 out.push_back(s);
             }
         }
@@ -131,8 +104,8 @@ class PresenceModule final : public Module {
     int sendAvailable(const Jid& user, std::string_view to) {
         int count = 0;
         for (LocalSession* s : available(user)) {
-            if (s->lastPresence) {
-                xml::Element p = *s->lastPresence;
+            if (const xml::Element* last = s->findSlot(lastKey_)) {
+                xml::Element p = *last;
                 p.setAttr("from", s->jid().full());
                 p.setAttr("to", std::string(to));
                 router_.route(std::move(p));
@@ -150,7 +123,7 @@ class PresenceModule final : public Module {
 
     void deliverTo(const Jid& user, const xml::Element& stanza, bool interestedOnly) {
         for (LocalSession* s : router_.sessions().resources(user)) {
-            if (interestedOnly ? s->interested : s->available) {
+            if (interestedOnly ? roster_.interested(*s) : s->availability().available) {
                 s->deliver(stanza);
             }
         }
@@ -174,8 +147,8 @@ class PresenceModule final : public Module {
         }
         if (type.empty() || type == "unavailable") {
             // RFC 6121 §4.6: directed presence; unavailable goes to them when the session ends.
-            auto& targets = directed_[ctx.origin->id()];
             if (type.empty()) {
+                auto& targets = ctx.origin->slot(directedKey_);
                 std::string target = ctx.to.full();
                 if (targets.size() >= maxDirected_ && !targets.contains(target)) {
                     // Each target costs memory until the session ends: bounded, and the client
@@ -191,8 +164,8 @@ class PresenceModule final : public Module {
                     return HookResult::Handled;
                 }
                 targets.insert(std::move(target));
-            } else {
-                targets.erase(ctx.to.full());
+            } else if (auto* targets = ctx.origin->findSlot(directedKey_)) {
+                targets->erase(ctx.to.full());
             }
         }
         return HookResult::Pass;
@@ -327,12 +300,13 @@ class PresenceModule final : public Module {
         const std::string_view type = ctx.stanza.attr("type");
         const Jid user = ctx.from.bare();
         if (type.empty()) {
-            const bool initial = !session.available;
+            const bool initial = !ctx.previous.available;
             xml::Element presence = ctx.stanza;
             presence.removeAttr("to");
-            session.priority = parsePriority(presence);
-            session.available = true;
-            session.lastPresence = presence;
+            // Kept for probes and new resources, which each get it with their own addressing.
+            xml::Element& last = session.slot(lastKey_);
+            last = presence;
+            last.removeAttr("from");
             // §4.2.2 / §4.4.2: to every available resource of the account, the sender included.
             reflect(user, presence, nullptr);
             const SessionId id = session.id();
@@ -363,16 +337,15 @@ class PresenceModule final : public Module {
             return HookResult::Handled;
         }
         if (type == "unavailable") {
-            const bool wasAvailable = session.available;
-            session.available = false;
-            session.lastPresence.reset();
+            const bool wasAvailable = ctx.previous.available;
+            session.clearSlot(lastKey_);
             xml::Element presence = ctx.stanza;
             presence.removeAttr("to");
             reflect(user, presence, &session);
             std::set<std::string> directed;
-            if (auto it = directed_.find(session.id()); it != directed_.end()) {
-                directed = std::move(it->second);
-                directed_.erase(it);
+            if (auto* targets = session.findSlot(directedKey_)) {
+                directed = std::move(*targets);
+                session.clearSlot(directedKey_);
             }
             roster_.withRoster(
                 user, [this, user, presence, wasAvailable, directed = std::move(directed)](
@@ -406,7 +379,7 @@ class PresenceModule final : public Module {
     /// unavailable presence, which is no longer available).
     void reflect(const Jid& user, const xml::Element& presence, LocalSession* extra) {
         for (LocalSession* s : router_.sessions().resources(user)) {
-            if (s->available || s == extra) {
+            if (s->availability().available || s == extra) {
                 xml::Element p = presence;
                 p.setAttr("to", s->jid().full());
                 s->deliver(p);
@@ -419,7 +392,7 @@ class PresenceModule final : public Module {
     /// requests still waiting for an answer.
     void initialPresenceDone(const RosterState& roster, const Jid& user, SessionId id) {
         LocalSession* session = router_.sessions().findById(id);
-        if (session == nullptr || !session->available) {
+        if (session == nullptr || !session->availability().available) {
             return;
         }
         for (const auto& [jid, item] : roster.items) {
@@ -428,8 +401,9 @@ class PresenceModule final : public Module {
             }
         }
         for (LocalSession* other : available(user)) {
-            if (other != session && other->lastPresence) {
-                xml::Element p = *other->lastPresence;
+            const xml::Element* last = other->findSlot(lastKey_);
+            if (other != session && last != nullptr) {
+                xml::Element p = *last;
                 p.setAttr("from", other->jid().full());
                 p.setAttr("to", session->jid().full());
                 session->deliver(p);
@@ -488,8 +462,9 @@ class PresenceModule final : public Module {
             return true;
         }
         for (LocalSession* s : resources) {
-            if (s->available && s->lastPresence) {
-                xml::Element p = *s->lastPresence;
+            const xml::Element* last = s->findSlot(lastKey_);
+            if (s->availability().available && last != nullptr) {
+                xml::Element p = *last;
                 p.setAttr("from", s->jid().full());
                 p.setAttr("to", session.jid().full());
                 router_.route(std::move(p));
@@ -502,12 +477,12 @@ class PresenceModule final : public Module {
         // A session that ends without having been available still owes unavailable presence to
         // those it sent directed presence to (§4.6.3); an available one did that through
         // onBroadcast already.
-        auto it = directed_.find(session.id());
-        if (it == directed_.end()) {
+        auto* directed = session.findSlot(directedKey_);
+        if (directed == nullptr) {
             return;
         }
-        std::set<std::string> targets = std::move(it->second);
-        directed_.erase(it);
+        std::set<std::string> targets = std::move(*directed);
+        session.clearSlot(directedKey_);
         for (const auto& to : targets) {
             router_.route(presenceStanza("unavailable", session.jid(), to));
         }
@@ -725,11 +700,11 @@ class PresenceModule final : public Module {
         // The directed-presence targets that are now blocked get their unavailable at once.
         std::set<std::string> directedTargets;
         for (LocalSession* s : router_.sessions().resources(user)) {
-            auto it = directed_.find(s->id());
-            if (it == directed_.end()) {
+            auto* directed = s->findSlot(directedKey_);
+            if (directed == nullptr) {
                 continue;
             }
-            for (auto d = it->second.begin(); d != it->second.end();) {
+            for (auto d = directed->begin(); d != directed->end();) {
                 auto target = Jid::parse(*d);
                 bool hit = false;
                 for (const Jid& entry : blockedNow) {
@@ -737,7 +712,7 @@ class PresenceModule final : public Module {
                 }
                 if (hit) {
                     router_.route(presenceStanza("unavailable", s->jid(), *d));
-                    d = it->second.erase(d);
+                    d = directed->erase(d);
                 } else {
                     ++d;
                 }
@@ -781,7 +756,11 @@ class PresenceModule final : public Module {
     RosterModule& roster_;
     BlockingModule* blocking_;
     std::size_t maxDirected_;
-    std::unordered_map<SessionId, std::set<std::string>> directed_;
+    /// A session's last available presence without 'from' and 'to' (RFC 6121 §4.2, §4.4),
+    /// absent while it is unavailable.
+    router::SlotKey<xml::Element> lastKey_;
+    /// Where a session sent directed presence (RFC 6121 §4.6): they get its unavailable.
+    router::SlotKey<std::set<std::string>> directedKey_;
 };
 
 // Presence comes with the roster (modules.roster.enabled): subscriptions live there.

@@ -108,7 +108,8 @@ void RosterModule::Ticket::release() {
 RosterModule::RosterModule(ModuleContext& context)
     : router_(context.router),
       store_(context.database),
-      maxItems_(static_cast<std::size_t>(context.config.options.getInt("max_items"))) {
+      maxItems_(static_cast<std::size_t>(context.config.options.getInt("max_items"))),
+      interestedKey_(router_.hooks().declareSlot<bool>()) {
     context.provide<RosterModule>(*this);
     router::Hooks& hooks = router_.hooks();
     hooks_.push_back(hooks.addIq(router::IqTarget::Account, std::string(ns::kRoster), "query",
@@ -301,7 +302,7 @@ void RosterModule::push(const RosterState& roster, const xml::Element& item) {
     // RFC 6121 §2.1.6: to every interested resource, with the new version (§2.6.3).
     static std::uint64_t nextPush = 1;
     for (LocalSession* s : router_.sessions().resources(roster.bare)) {
-        if (!s->interested) {
+        if (!interested(*s)) {
             continue;
         }
         xml::Element iq("iq", std::string(ns::kClient));
@@ -375,7 +376,7 @@ void RosterModule::handleGet(const xml::Element& iq, const Jid& user, router::Se
             return;
         }
         // RFC 6121 §2.1.6: asking for the roster makes the resource interested in pushes.
-        s->interested = true;
+        s->slot(interestedKey_) = true;
         const Jid to = s->jid();
         // XEP-0237 §3: a client whose version is current gets an empty result and pushes for what
         // changes later. A client that sent no 'ver' gets none back (RFC 6121 §2.6.2).
@@ -498,7 +499,7 @@ void RosterModule::handleSet(const xml::Element& iq, const Jid& user) {
                            }
                            if (hasFrom(before.subscription)) {
                                for (LocalSession* s : router_.sessions().resources(user)) {
-                                   if (s->available) {
+                                   if (s->availability().available) {
                                        router_.route(presenceStanza("unavailable", s->jid(), gone));
                                    }
                                }

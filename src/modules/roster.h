@@ -126,6 +126,13 @@ class RosterModule final : public Module {
     /// modules.roster.max_items.
     std::size_t maxItems() const { return maxItems_; }
 
+    /// Whether the session asked for the roster, and so gets roster pushes and subscription
+    /// state changes (RFC 6121 §2.1.6: an interested resource).
+    bool interested(const router::LocalSession& session) const {
+        const bool* asked = session.findSlot(interestedKey_);
+        return asked != nullptr && *asked;
+    }
+
     /// <item/> as in roster results and pushes (RFC 6121 §2.1.2).
     static xml::Element itemElement(const storage::RosterItem& item);
 
@@ -160,6 +167,8 @@ class RosterModule final : public Module {
     router::Router& router_;
     storage::RosterStore store_;
     std::size_t maxItems_;
+    /// Set in the sessions that asked for the roster (interested()).
+    router::SlotKey<bool> interestedKey_;
     // Node-based: an Account stays where it is while the map grows (Tickets point to it).
     std::unordered_map<stanza::Jid, Account> accounts_;
     // Tickets (and callbacks holding them) can outlive the module when the Database drops its

@@ -8,13 +8,12 @@
 #include <string_view>
 #include <vector>
 
+#include "router/local_session.h"
+#include "router/session_slots.h"
 #include "stanza/jid.h"
 #include "xml/element.h"
 
 namespace corvid::router {
-
-class Router;
-class LocalSession;
 
 /// Points in a stanza's path where features hook in (doc: docs/architecture.md, "Routing").
 enum class Event {
@@ -23,7 +22,8 @@ enum class Event {
     MessageOffline,     ///< message for an account with no resource to take it
     PresenceToBare,     ///< presence to a local account's bare JID
     PresenceToFull,     ///< presence to a connected full JID
-    PresenceBroadcast,  ///< presence without 'to' from a local session
+    PresenceBroadcast,  ///< presence without 'to' from a local session, once the router has
+                        ///< updated the session's availability (StanzaContext::previous)
     MessageToHost,      ///< message to a local domain itself
     PresenceToHost,     ///< presence to a local domain itself
     OutboundFromLocal,  ///< any stanza a local session sends, before routing (filters)
@@ -42,6 +42,9 @@ struct StanzaContext {
     const stanza::Jid&
         to;  ///< where the stanza is going (the account's bare JID if 'to' was absent)
     LocalSession* origin;  ///< the local session that sent it, or nullptr (s2s, server)
+    /// PresenceBroadcast: the sender's availability before this presence (origin's is the new
+    /// one). An available presence with `previous.available` false is the initial presence.
+    Availability previous{};
 };
 
 using StanzaHandler = std::function<HookResult(StanzaContext&)>;
@@ -123,6 +126,13 @@ class Hooks {
     [[nodiscard]] HookHandle addPreAuthIq(std::string ns, PreAuthIqHandler handler);
     const PreAuthIqHandler* findPreAuthIq(std::string_view ns) const;
 
+    /// A new kind of per-session state (LocalSession::slot()); a module declares its slots once,
+    /// when it is built.
+    template <typename T>
+    SlotKey<T> declareSlot() {
+        return SlotKey<T>(nextSlot_++);
+    }
+
     /// Server features advertised by disco#info (XEP-0030), derived from what is enabled.
     [[nodiscard]] HookHandle addFeature(IqTarget target, std::string feature);
     std::vector<std::string> features(IqTarget target) const;
@@ -140,6 +150,7 @@ class Hooks {
         auto operator<=>(const IqKey&) const = default;
     };
     std::uint64_t nextId_ = 1;
+    std::uint32_t nextSlot_ = 0;
     std::vector<Entry> stanzaHandlers_[static_cast<int>(Event::Count_)];
     std::map<IqKey, IqHandler> iqHandlers_;
     std::vector<std::pair<std::uint64_t, std::pair<SessionEvent, SessionHandler>>> sessionHandlers_;

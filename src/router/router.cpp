@@ -2,9 +2,9 @@
 
 #include <algorithm>
 #include <cassert>
-#include <charconv>
 
 #include "stanza/ns.h"
+#include "stanza/stanza.h"
 
 namespace corvid::router {
 
@@ -270,7 +270,7 @@ void Router::deliverToBare(xml::Element& stanza, const Jid& from, const Jid& to,
         if (type.empty() || type == "unavailable") {
             // RFC 6121 §8.5.2.1.1: directed presence to every available resource.
             for (LocalSession* s : sessions_.resources(to)) {
-                if (s->available) {
+                if (s->availability().available) {
                     deliver(*s, stanza);
                 }
             }
@@ -280,30 +280,30 @@ void Router::deliverToBare(xml::Element& stanza, const Jid& from, const Jid& to,
 }
 
 void Router::broadcastPresence(xml::Element& presence, const Jid& from, LocalSession* origin) {
-    StanzaContext ctx{presence, from, from.bare(), origin};
+    // RFC 6121 §4.2, §4.4: what the delivery rules know of the sender changes first, so that every
+    // handler sees the session as it now is (and what it was in `previous`). A priority that is
+    // not an integer from -128 to 127 (§4.7.2.3) counts as 0.
+    const Availability previous = origin->availability();
+    const stanza::PresenceView view(presence);
+    const stanza::PresenceType type = view.type();
+    if (type == stanza::PresenceType::Available) {
+        const auto priority = static_cast<std::int8_t>(view.priority().value_or(0));
+        origin->setAvailability({.available = true, .priority = priority}, RouterKey());
+    } else if (type == stanza::PresenceType::Unavailable) {
+        origin->setAvailability({.available = false, .priority = previous.priority}, RouterKey());
+    }
+    const Jid account = from.bare();
+    StanzaContext ctx{presence, from, account, origin, previous};
     if (hooks_.fire(Event::PresenceBroadcast, ctx) == HookResult::Handled) {
         return;
     }
-    // Without the presence module: keep the session's state and reflect the presence to the
-    // account's own available resources (RFC 6121 §4.2.2, §4.4.2).
-    const std::string_view type = presence.attr("type");
-    if (type.empty()) {
-        int priority = 0;
-        if (const xml::Element* p = presence.findChild("priority")) {
-            const std::string text = p->text();
-            std::from_chars(text.data(), text.data() + text.size(), priority);
-        }
-        origin->priority = std::clamp(priority, -128, 127);
-        origin->available = true;
-        origin->lastPresence = presence;
-    } else if (type == "unavailable") {
-        origin->available = false;
-        origin->lastPresence.reset();
-    } else {
+    // Without the presence module: reflect the presence to the account's own available resources
+    // (RFC 6121 §4.2.2, §4.4.2), the sender included.
+    if (type != stanza::PresenceType::Available && type != stanza::PresenceType::Unavailable) {
         return;
     }
-    for (LocalSession* s : sessions_.resources(from.bare())) {
-        if (s->available || s == origin) {
+    for (LocalSession* s : sessions_.resources(account)) {
+        if (s->availability().available || s == origin) {
             deliver(*s, presence);
         }
     }

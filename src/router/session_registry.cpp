@@ -67,7 +67,7 @@ const std::vector<LocalSession*>& SessionRegistry::resources(const stanza::Jid& 
 std::vector<LocalSession*> SessionRegistry::deliverable(const stanza::Jid& bare) const {
     std::vector<LocalSession*> out;
     for (LocalSession* s : resources(bare)) {
-        if (s->available && s->priority >= 0) {
+        if (s->availability().deliverable()) {
             out.push_back(s);
         }
     }
@@ -79,10 +79,10 @@ std::vector<LocalSession*> SessionRegistry::highestPriority(const stanza::Jid& b
     if (all.empty()) {
         return all;
     }
-    const int top = (*std::max_element(all.begin(), all.end(), [](auto* a, auto* b) {
-                        return a->priority < b->priority;
-                    }))->priority;
-    std::erase_if(all, [top](LocalSession* s) { return s->priority != top; });
+    auto priority = [](const LocalSession* s) { return s->availability().priority; };
+    const int top = priority(*std::max_element(
+        all.begin(), all.end(), [&](auto* a, auto* b) { return priority(a) < priority(b); }));
+    std::erase_if(all, [&](LocalSession* s) { return priority(s) != top; });
     return all;
 }
 

@@ -1,50 +1,13 @@
 #pragma once
 
-#include <cstdint>
-#include <limits>
-#include <optional>
-#include <string>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
 
-#include "stanza/errors.h"
+#include "router/local_session.h"
 #include "stanza/jid.h"
-#include "xml/element.h"
 
 namespace corvid::router {
-
-using SessionId = std::uint64_t;
-
-/// What the router sees of a connected, bound client resource. Sessions register through this
-/// interface; the router never knows a concrete session class.
-class LocalSession {
-  public:
-    virtual SessionId id() const = 0;
-    /// The bound full JID.
-    virtual const stanza::Jid& jid() const = 0;
-    /// The IP address the client connects from (for limits per address); empty while it has no
-    /// connection (a session detached for resumption).
-    virtual const std::string& peerAddress() const = 0;
-    /// Writes a stanza to the client.
-    virtual void deliver(const xml::Element& stanza) = 0;
-    /// Ends the session with a stream error (e.g. <conflict/> when a new session takes the
-    /// resource). Takes effect from the event loop.
-    virtual void terminate(stanza::StreamCondition condition, std::string_view text) = 0;
-    /// Bytes written but not yet sent to the client, and how many may wait before the connection
-    /// is dropped: for senders of many stanzas that pace themselves (offline delivery).
-    virtual std::size_t outputPending() const { return 0; }
-    virtual std::size_t outputLimit() const { return std::numeric_limits<std::size_t>::max(); }
-
-    /// Presence state kept by the router and the presence module (RFC 6121 §4).
-    int priority = 0;
-    bool available = false;   ///< initial presence sent, not yet unavailable
-    bool interested = false;  ///< requested the roster (RFC 6121 §2.1.6)
-    std::optional<xml::Element> lastPresence;
-
-  protected:
-    ~LocalSession() = default;
-};
 
 /// Bound sessions by JID: bare JID -> resources, in bind order.
 class SessionRegistry {

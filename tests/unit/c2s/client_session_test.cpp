@@ -73,6 +73,14 @@ struct World final : c2s::SessionHost {
         s->announce();
         return s;
     }
+    /// The session sends its initial presence (the router then counts it available).
+    void makeAvailable(ClientSession& s, FakeTransport& t) {
+        xml::Element presence("presence", std::string(stanza::ns::kClient));
+        presence.setAttr("from", s.jid().full());
+        routerInstance.route(std::move(presence), &s);
+        REQUIRE(s.availability().available);
+        t.sent.clear();  // the presence reflected to the session itself
+    }
     int count(SessionEvent e) const {
         return static_cast<int>(
             std::count_if(events.begin(), events.end(), [e](auto& p) { return p.first == e; }));
@@ -171,7 +179,7 @@ TEST_CASE("without stream management the session ends with its transport", "[c2s
     World w;
     FakeTransport t;
     auto alice = w.bind(t);
-    alice->available = true;
+    w.makeAvailable(*alice, t);
     alice->transportGone();
     CHECK(alice->ended());
     CHECK(w.count(SessionEvent::Detached) == 0);
@@ -309,7 +317,7 @@ TEST_CASE("unacknowledged messages go where the account's messages go when the s
     FakeTransport t2;
     auto other = std::make_unique<ClientSession>(w, 9, *Jid::parse("alice@example.org/pc"), t2);
     w.routerInstance.sessions().add(*other);
-    other->available = true;
+    w.makeAvailable(*other, t2);
     alice->fromClient(enableWithResume());
     alice->deliver(chat("alice@example.org/phone", "lost?"));
     xml::Element presence = stanzaFrom("presence", "bob@example.org/pc", "alice@example.org/phone");
@@ -352,8 +360,9 @@ TEST_CASE("an available session's end routes unavailable presence on its behalf"
     FakeTransport t2;
     auto other = std::make_unique<ClientSession>(w, 9, *Jid::parse("alice@example.org/pc"), t2);
     w.routerInstance.sessions().add(*other);
-    other->available = true;
-    alice->available = true;
+    w.makeAvailable(*other, t2);
+    w.makeAvailable(*alice, t);
+    t2.sent.clear();  // alice's initial presence
     alice->end();
     // RFC 6121 §4.5.3: the account's other available resource hears it.
     REQUIRE(t2.sent.size() == 1);

@@ -94,9 +94,15 @@ TEST_CASE("router: ToLocalAccount sees every stanza for a local account first", 
     r.addLocalDomain("example.org");
     FakeSession alice(1, "alice@example.org/a");
     FakeSession bob(2, "bob@example.org/b");
-    alice.available = bob.available = true;
     r.sessions().add(alice);
     r.sessions().add(bob);
+    for (FakeSession* s : {&alice, &bob}) {
+        xml::Element presence("presence", std::string(stanza::ns::kClient));
+        presence.setAttr("from", s->jid().full());
+        r.route(std::move(presence), s);  // available
+    }
+    alice.received.clear();
+    bob.received.clear();
     std::vector<std::string> seen;
     bool drop = false;
     auto hook = r.hooks().add(router::Event::ToLocalAccount, 100, [&](router::StanzaContext& c) {

@@ -63,13 +63,21 @@ struct World {
     Router router;
     std::vector<std::unique_ptr<FakeSession>> sessions;
     World() { router.addLocalDomain("example.org"); }
+    /// A bound session; available (it sent its initial presence, with `priority`) unless told.
     FakeSession& connect(std::string_view jid, int priority = 0, bool available = true) {
         auto s = std::make_unique<FakeSession>(sessions.size() + 1, jid);
-        s->priority = priority;
-        s->available = available;
         router.sessions().add(*s);
         sessions.push_back(std::move(s));
-        return *sessions.back();
+        FakeSession& session = *sessions.back();
+        if (available) {
+            xml::Element presence = stanzaOf("presence", jid, "");
+            presence.addTextChild("priority", std::to_string(priority));
+            router.route(std::move(presence), &session);
+            for (auto& other : sessions) {
+                other->received.clear();  // the reflected presence
+            }
+        }
+        return session;
     }
 };
 
@@ -252,8 +260,8 @@ TEST_CASE("presence without 'to' updates priority and reaches the account's reso
     xml::Element p = stanzaOf("presence", "alice@example.org/one", "");
     p.addTextChild("priority", "7");
     w.router.route(std::move(p), &a1);
-    CHECK(a1.available);
-    CHECK(a1.priority == 7);
+    CHECK(a1.availability().available);
+    CHECK(a1.availability().priority == 7);
     CHECK(a1.received.size() == 1);
     CHECK(a2.received.size() == 1);
 }
