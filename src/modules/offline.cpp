@@ -8,9 +8,9 @@
 #include "modules/blocking.h"
 #include "modules/module_registry.h"
 #include "modules/offline_codec.h"
-#include "stanza/delay.h"
 #include "modules/offline_queue.h"
 #include "modules/roster.h"  // replyError
+#include "stanza/delay.h"
 #include "stanza/ns.h"
 #include "storage/offline_store.h"
 #include "util/c_handles.h"

@@ -1,6 +1,5 @@
 #include "modules/offline_codec.h"
 
-
 #include "stanza/ns.h"
 #include "xml/serializer.h"
 #include "xml/stream_parser.h"

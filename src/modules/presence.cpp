@@ -5,8 +5,8 @@
 #include "modules/blocking.h"
 #include "modules/module_registry.h"
 #include "modules/offline_codec.h"
-#include "stanza/delay.h"
 #include "modules/roster.h"
+#include "stanza/delay.h"
 #include "stanza/ns.h"
 #include "util/log.h"
 
@@ -606,7 +606,8 @@ class PresenceModule final : public Module {
                     // Kept until answered, delivered again at each login (XEP-0160 §5: with the
                     // time it came).
                     xml::Element kept = stanza;
-                    kept.addChild(stanza::delayElement(user.domain(), std::chrono::system_clock::now()));
+                    kept.addChild(
+                        stanza::delayElement(user.domain(), std::chrono::system_clock::now()));
                     item.pendingIn = true;
                     item.pendingStanza = encodeStoredStanza(kept);
                     after = After::DeliverAvailable;

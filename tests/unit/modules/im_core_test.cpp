@@ -5,8 +5,8 @@
 
 #include "modules/blocking.h"
 #include "modules/offline_codec.h"
-#include "stanza/delay.h"
 #include "router/router.h"
+#include "stanza/delay.h"
 #include "stanza/ns.h"
 #include "xml/serializer.h"
 
